@@ -1,0 +1,152 @@
+/*
+ * The binary translator and its translation cache.
+ *
+ * A translation block (tblock) is one guest basic block, keyed by
+ * (CS base, EIP, CPL, code size).  Its code lives in the translation cache, a
+ * bump-allocated arena in the monitor region that is flushed whole when full.
+ *
+ *   tb->tc:  mov %al, %gs:POLL_EXIT          exit-request check (a store)
+ *            <ident copies / inline sequences>
+ *            jmp rel32 ----------------.     exit slot: patched to chain
+ *   stubs:   movl $target,%gs:EXIT_EIP  <'     unchained: tell the monitor
+ *            movl $slot,%gs:EXIT_ARG            which slot to patch
+ *            jmp  mon_stub_exit_chain
+ *
+ * Each block records, per guest instruction, where its translation starts in
+ * the TC, so a host fault inside the block maps back to the exact guest
+ * instruction.  Inline sequences are written so that only their first guest
+ * memory access can fault, with every guest register still intact (or saved
+ * in a scratch slot named by the map entry's `restore` bits).
+ */
+#ifndef POPEK_DBT_H
+#define POPEK_DBT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <Zydis/Zydis.h>
+
+/* ---- decoding and classification (src/dbt/decode.c) ------------------------ */
+
+enum dbt_class {
+    DBT_IDENT,     /* copied byte for byte (possibly with a segment prefix swap) */
+    DBT_JUMP,      /* direct JMP rel */
+    DBT_JCC,       /* Jcc rel */
+    DBT_LOOP,      /* LOOP/LOOPcc/JECXZ/JCXZ rel8 */
+    DBT_CALL,      /* direct CALL rel */
+    DBT_IND_JMP,   /* JMP r/m32 */
+    DBT_IND_CALL,  /* CALL r/m32 */
+    DBT_RET,       /* RET / RET imm16 */
+    DBT_CLI,       /* inline at CPL 0 */
+    DBT_STI,
+    DBT_PUSHF,
+    DBT_POPF,
+    DBT_CALLOUT,   /* emulated by the monitor */
+    DBT_INVALID,   /* undecodable: the emulator raises #UD */
+};
+
+/* Why an instruction is a callout, for statistics. */
+enum callout_kind {
+    CO_DESCTABLE,  /* SGDT SIDT SLDT STR LGDT LIDT LLDT LTR */
+    CO_SEGMENT,    /* MOV/PUSH/POP sreg, LDS..LSS, LAR LSL VERR VERW */
+    CO_FARBRANCH,  /* far JMP/CALL/RET */
+    CO_INTERRUPT,  /* INT n, INT3, INTO, INT1, IRET */
+    CO_SYSCALL,    /* SYSENTER SYSEXIT SYSCALL SYSRET */
+    CO_IO,         /* IN OUT INS OUTS */
+    CO_CONTROL,    /* MOV CRn/DRn, SMSW LMSW CLTS, INVLPG, INVD WBINVD */
+    CO_MSR,        /* RDMSR WRMSR RDPMC */
+    CO_CPUID,
+    CO_HLT,
+    CO_FLAGS,      /* CLI STI PUSHF POPF where they cannot be inline */
+    CO_BRANCH,     /* near branches the translator leaves to the emulator */
+    CO_OTHER,
+    CO_COUNT,
+};
+
+struct dbt_insn {
+    ZydisDecodedInstruction zi;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    enum dbt_class cls;
+    enum callout_kind kind;  /* when cls == DBT_CALLOUT */
+    bool seg_swap;           /* has a GS or CS memory override: run through FS */
+};
+
+void dbt_decoder_init(ZydisDecoder *dec);
+/* Decode and classify one instruction at guest CPL `cpl`.  Returns false if
+ * the bytes do not decode (cls = DBT_INVALID). */
+bool dbt_decode(const ZydisDecoder *dec, const uint8_t *buf, unsigned len, unsigned cpl,
+                struct dbt_insn *out);
+const char *callout_kind_name(enum callout_kind k);
+
+/* ---- translation blocks and the cache (src/dbt/tcache.c) ---------------------- */
+
+#define TB_MAX_INSNS 64
+#define TB_MAX_EXITS 2
+
+/* Bits in tb_map.restore: registers an inline sequence had saved to scratch
+ * before the mapped instruction and that a fault there must restore. */
+#define TB_RESTORE_EAX 1u
+
+struct tb_map {
+    uint16_t tc_off;   /* first TC byte of this guest instruction's translation */
+    uint16_t eip_off;  /* guest EIP - tb->eip */
+    uint8_t restore;
+};
+
+struct tblock;
+
+struct tb_exit {
+    uint32_t slot;            /* TC address of the rel32 field to patch */
+    uint32_t stub;            /* TC address of the unchained stub */
+    uint32_t target_eip;
+    struct tblock *to;        /* chained target or NULL */
+    struct tblock *in_next;   /* next block in to's incoming list */
+    uint8_t in_next_exit;
+};
+
+struct tblock {
+    uint32_t eip, cs_base;
+    uint8_t cpl;
+    bool valid;
+    uint32_t tc;              /* TC address of the block entry */
+    uint32_t tc_end;          /* end of its code (before stubs) */
+    uint32_t phys[2];         /* guest physical pages the code came from (~0u: none) */
+    uint16_t nmap;
+    uint8_t nexits;
+    struct tb_map *map;
+    struct tb_exit exits[TB_MAX_EXITS];
+    struct tblock *hash_next;
+    struct tblock *in_head;   /* blocks chained to this one */
+    uint8_t in_head_exit;
+};
+
+struct dbt_stats {
+    uint64_t blocks_translated;
+    uint64_t flushes;
+    uint64_t chained_exits;    /* exits patched into direct jumps */
+    uint64_t unchained_exits;  /* block exits that came back to the monitor */
+    uint64_t ibl_hits;         /* counted inline when --stats is on */
+    uint64_t ibl_misses;
+    uint64_t invalidations;
+    uint64_t callouts[CO_COUNT];
+};
+
+#define TC_HASH_SIZE 65536u
+
+struct tcache {
+    uint8_t *mon;              /* monitor region base (== mon_base as a pointer) */
+    uint32_t mon_base;
+    uint32_t tc_start, tc_end; /* TC address range */
+    uint32_t tc_next;          /* bump pointer */
+    struct tblock *blocks;     /* pool, in TC order (bsearch by address) */
+    uint32_t nblocks, max_blocks;
+    struct tb_map *maps;       /* map pool */
+    uint32_t nmaps, max_maps;
+    struct tblock *hash[TC_HASH_SIZE];
+    uint32_t stub_exit_chain, stub_exit_emulate, stub_exit_ibl_miss, stub_exit64, stub_exit_host;
+    uint32_t ibl_cs_base;      /* the CS base the IBL tables were filled under */
+    struct dbt_stats stats;
+    ZydisDecoder dec;
+};
+
+#endif

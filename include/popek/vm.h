@@ -1,0 +1,174 @@
+/*
+ * One `struct vm` owns everything: vCPU, guest RAM, shadow, translation
+ * cache, devices.  It is passed explicitly; signal handlers reach it through
+ * the vCPU's monitor block (found with rdgsbase), documented in signal.c.
+ */
+#ifndef POPEK_VM_H
+#define POPEK_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "popek/dbt.h"
+#include "popek/devices.h"
+#include "popek/loader.h"
+#include "popek/mmu.h"
+#include "popek/vcpu.h"
+
+/* Trace categories for -d, like QEMU's. */
+enum {
+    LOG_IN_ASM = 1u << 0,   /* guest blocks as translated */
+    LOG_OUT_ASM = 1u << 1,  /* the TC code produced */
+    LOG_EXEC = 1u << 2,     /* every block entered from the monitor */
+    LOG_INT = 1u << 3,      /* interrupts and exceptions */
+    LOG_CALLOUT = 1u << 4,  /* every emulated instruction */
+    LOG_FAULT = 1u << 5,    /* host faults and how they were handled */
+    LOG_UNIMP = 1u << 6,    /* unimplemented features the guest touched */
+    LOG_IO = 1u << 7,       /* port I/O */
+};
+
+struct vm_config {
+    const char *kernel, *initrd, *append;
+    uint32_t ram_mb;
+    uint32_t tc_size;
+    bool no_reboot;
+    bool stats;
+    unsigned log_mask;
+    const char *log_file;
+};
+
+/* A guest exception being raised. */
+struct fault {
+    uint8_t vector;
+    bool has_error;
+    uint32_t error;
+};
+
+struct vm_stats {
+    uint64_t hidden_faults;
+    uint64_t smc_faults;
+    uint64_t guest_exceptions;
+    uint64_t monitor_entries;
+    uint64_t callouts_run[CO_COUNT];
+};
+
+struct vm {
+    struct vm_config cfg;
+    struct guest_ram ram;
+    struct shadow shadow;
+    struct vcpu cpu;
+    struct tcache tc;
+    uint32_t mon_base, mon_size;
+    struct host_ldt *ldt;            /* host LDT slots (segments.c) */
+    struct platform_ctl ctl;
+    struct iobus io;
+    struct uart16550 uart;
+    struct chardev console;
+    struct debug_exit dbgexit;
+    struct port80 port80;
+    struct i8042 kbc;
+    struct resetcf9 cf9;
+    struct vm_stats stats;
+    struct fault pending_fault;      /* raised by a host fault, delivered by the run loop */
+    bool has_pending_fault;
+    volatile int stop_signal;        /* SIGINT/SIGTERM/SIGHUP received */
+    bool smc_step;                   /* single-stepping out of a block that wrote its own code */
+    void *altstack;
+    FILE *log;
+    struct boot_entry boot;
+    int exit_status;                 /* valid once stop is set */
+    bool stop;
+    char stop_msg[256];
+};
+
+#define vm_log(vm, cat, ...)                                           \
+    do {                                                               \
+        if ((vm)->cfg.log_mask & (cat))                                \
+            fprintf((vm)->log, __VA_ARGS__);                           \
+    } while (0)
+
+/* vm.c */
+int vm_init(struct vm *vm, const struct vm_config *cfg);
+void vm_destroy(struct vm *vm);
+int vm_load(struct vm *vm, char err[LOADER_ERR_LEN]);
+void vm_reset_cpu(struct vm *vm);
+int vm_reset(struct vm *vm);
+/* Stop the VM with a message and an exit status (first call wins). */
+void vm_stop(struct vm *vm, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void vm_print_stats(struct vm *vm, FILE *f);
+
+/* run.c */
+int vm_run(struct vm *vm);
+
+/* gmem.c: guest memory as the CPU sees it (linear addresses, segments). */
+bool vm_read_linear(struct vm *vm, uint32_t lin, void *buf, uint32_t len);
+bool vm_write_linear(struct vm *vm, uint32_t lin, const void *buf, uint32_t len);
+/* Segment-checked access; on failure *f holds #GP(0) or #SS(0). */
+bool seg_read(struct vm *vm, unsigned seg, uint32_t off, void *buf, uint32_t len, struct fault *f);
+bool seg_write(struct vm *vm, unsigned seg, uint32_t off, const void *buf, uint32_t len, struct fault *f);
+bool vm_push32(struct vm *vm, uint32_t val, struct fault *f);
+bool vm_pop32(struct vm *vm, uint32_t *val, struct fault *f);
+
+/* segments.c */
+int segments_init(struct vm *vm);
+void segments_destroy(struct vm *vm);
+bool seg_load(struct vm *vm, unsigned seg, uint16_t sel, struct fault *f);
+void seg_load_flat(struct vm *vm, unsigned seg, uint16_t sel, bool code);
+bool seg_read_descriptor(struct vm *vm, uint16_t sel, uint64_t *desc, struct fault *f);
+void seg_cache_from_desc(struct seg_cache *sc, uint16_t sel, uint64_t desc);
+bool seg_set_accessed(struct vm *vm, uint16_t sel, uint64_t *desc);
+/* Load CS for a far transfer to `sel` (descriptor already checked). */
+void seg_load_cs(struct vm *vm, uint16_t sel, uint64_t desc, unsigned cpl);
+void seg_refresh_host(struct vm *vm, unsigned seg);
+bool seg_check_limit(const struct seg_cache *sc, uint32_t off, uint32_t len);
+
+/* translate.c / tcache.c */
+int tcache_init(struct vm *vm);
+void tcache_destroy(struct vm *vm);
+/* A fresh block with room for worst_bytes of code and worst_maps map entries
+ * (flushing the cache if needed); tcache_commit_block() publishes it. */
+struct tblock *tcache_alloc_block(struct vm *vm, uint32_t worst_bytes, unsigned worst_maps);
+void tcache_commit_block(struct vm *vm, struct tblock *tb, uint32_t end);
+void tcache_ibl_insert(struct vm *vm, const struct tblock *tb);
+struct tblock *tcache_lookup(struct vm *vm, uint32_t eip);
+struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f);
+void tcache_flush(struct vm *vm);
+void tcache_chain(struct vm *vm, struct tblock *from, unsigned exit, struct tblock *to);
+struct tblock *tcache_find_by_tc(struct vm *vm, uint32_t tc_addr);
+/* Map a TC address inside tb to the guest instruction it belongs to. */
+const struct tb_map *tcache_map_tc(const struct tblock *tb, uint32_t tc_addr);
+void tcache_invalidate_phys(struct vm *vm, uint32_t gpa);
+void tcache_ibl_clear(struct vm *vm);
+
+/* emulate.c */
+/* Emulate the instruction at cpu.eip; false if it raised *f. */
+bool emulate_insn(struct vm *vm, struct fault *f);
+
+/* exceptions.c */
+/* Deliver an exception or interrupt through the guest IDT (with #DF and
+ * triple-fault escalation).  `soft` is INT n (DPL checks, EIP after). */
+void deliver_fault(struct vm *vm, const struct fault *f);
+bool deliver_interrupt(struct vm *vm, uint8_t vector, bool soft, bool has_error, uint32_t error,
+                       uint32_t return_eip, struct fault *f);
+
+/* cpuid.c / msr.c */
+void cpuid_filtered(uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+bool msr_read(struct vm *vm, uint32_t msr, uint64_t *val);
+bool msr_write(struct vm *vm, uint32_t msr, uint64_t val);
+
+/* signal.c / seccomp.c */
+int signals_init(struct vm *vm);
+void poll_arm(struct vm *vm, uint32_t page, bool armed);
+int seccomp_install(void);
+
+/* ioport dispatch with tracing (devices registered in vm.c) */
+uint32_t vm_io_in(struct vm *vm, uint16_t port, unsigned size);
+void vm_io_out(struct vm *vm, uint16_t port, unsigned size, uint32_t val);
+
+static inline uint32_t *vm_gpr(struct vm *vm, unsigned r)
+{
+    return &vm->cpu.blk->gpr[r];
+}
+
+#endif

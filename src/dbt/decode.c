@@ -1,0 +1,163 @@
+/*
+ * The one place that decides how a guest instruction is translated.
+ *
+ * Zydis decodes; dbt_classify() sorts every instruction into ident (copied),
+ * a branch form the translator rewrites, an inline sequence (CLI, STI, PUSHF,
+ * POPF at CPL 0) or a callout into the monitor's emulator.  Callouts are the
+ * 17 sensitive instructions that break trap-and-emulate on x86 and every
+ * privileged instruction, plus the few unprivileged ones that would reach
+ * host state if run natively (SYSCALL from compat mode enters the host
+ * kernel, WRPKRU rewrites the host's protection keys, XSAVE follows the
+ * host's XCR0).  Guest memory operands through GS (which the monitor owns) or
+ * CS (translated code runs on the monitor's code segment) stay ident but run
+ * with FS temporarily holding the right shadow ("segment swap").
+ */
+#include "popek/dbt.h"
+
+void dbt_decoder_init(ZydisDecoder *dec)
+{
+    ZydisDecoderInit(dec, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
+}
+
+const char *callout_kind_name(enum callout_kind k)
+{
+    static const char *const names[CO_COUNT] = {
+        [CO_DESCTABLE] = "descriptor-table", [CO_SEGMENT] = "segment",
+        [CO_FARBRANCH] = "far-branch",      [CO_INTERRUPT] = "interrupt",
+        [CO_SYSCALL] = "syscall",           [CO_IO] = "io",
+        [CO_CONTROL] = "control-register",  [CO_MSR] = "msr",
+        [CO_CPUID] = "cpuid",               [CO_HLT] = "hlt",
+        [CO_FLAGS] = "flags",               [CO_BRANCH] = "near-branch",
+        [CO_OTHER] = "other",
+    };
+    return (unsigned)k < CO_COUNT ? names[k] : "?";
+}
+
+static bool has_reg_class(const struct dbt_insn *in, ZydisRegisterClass cls)
+{
+    for (unsigned i = 0; i < in->zi.operand_count; i++)
+        if (in->ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+            ZydisRegisterGetClass(in->ops[i].reg.value) == cls)
+            return true;
+    return false;
+}
+
+static bool mem_through(const struct dbt_insn *in, ZydisRegister seg)
+{
+    for (unsigned i = 0; i < in->zi.operand_count; i++)
+        if (in->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+            in->ops[i].mem.type == ZYDIS_MEMOP_TYPE_MEM && in->ops[i].mem.segment == seg)
+            return true;
+    return false;
+}
+
+static enum dbt_class callout(struct dbt_insn *in, enum callout_kind k)
+{
+    in->kind = k;
+    return DBT_CALLOUT;
+}
+
+static enum dbt_class classify(struct dbt_insn *in, unsigned cpl)
+{
+    const ZydisDecodedInstruction *zi = &in->zi;
+    bool far = zi->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR;
+    bool op16 = zi->operand_width == 16;
+
+    in->seg_swap = mem_through(in, ZYDIS_REGISTER_GS) || mem_through(in, ZYDIS_REGISTER_CS);
+
+    switch (zi->mnemonic) {
+    case ZYDIS_MNEMONIC_SGDT: case ZYDIS_MNEMONIC_SIDT: case ZYDIS_MNEMONIC_SLDT:
+    case ZYDIS_MNEMONIC_STR: case ZYDIS_MNEMONIC_LGDT: case ZYDIS_MNEMONIC_LIDT:
+    case ZYDIS_MNEMONIC_LLDT: case ZYDIS_MNEMONIC_LTR:
+        return callout(in, CO_DESCTABLE);
+    case ZYDIS_MNEMONIC_LAR: case ZYDIS_MNEMONIC_LSL: case ZYDIS_MNEMONIC_VERR:
+    case ZYDIS_MNEMONIC_VERW: case ZYDIS_MNEMONIC_LDS: case ZYDIS_MNEMONIC_LES:
+    case ZYDIS_MNEMONIC_LFS: case ZYDIS_MNEMONIC_LGS: case ZYDIS_MNEMONIC_LSS:
+        return callout(in, CO_SEGMENT);
+    case ZYDIS_MNEMONIC_SMSW: case ZYDIS_MNEMONIC_LMSW: case ZYDIS_MNEMONIC_CLTS:
+    case ZYDIS_MNEMONIC_INVLPG: case ZYDIS_MNEMONIC_INVD: case ZYDIS_MNEMONIC_WBINVD:
+        return callout(in, CO_CONTROL);
+    case ZYDIS_MNEMONIC_INT: case ZYDIS_MNEMONIC_INT1: case ZYDIS_MNEMONIC_INT3:
+    case ZYDIS_MNEMONIC_INTO: case ZYDIS_MNEMONIC_IRET: case ZYDIS_MNEMONIC_IRETD:
+        return callout(in, CO_INTERRUPT);
+    case ZYDIS_MNEMONIC_SYSENTER: case ZYDIS_MNEMONIC_SYSEXIT: case ZYDIS_MNEMONIC_SYSCALL:
+    case ZYDIS_MNEMONIC_SYSRET:
+        return callout(in, CO_SYSCALL);
+    case ZYDIS_MNEMONIC_IN: case ZYDIS_MNEMONIC_OUT: case ZYDIS_MNEMONIC_INSB:
+    case ZYDIS_MNEMONIC_INSW: case ZYDIS_MNEMONIC_INSD: case ZYDIS_MNEMONIC_OUTSB:
+    case ZYDIS_MNEMONIC_OUTSW: case ZYDIS_MNEMONIC_OUTSD:
+        return callout(in, CO_IO);
+    case ZYDIS_MNEMONIC_RDMSR: case ZYDIS_MNEMONIC_WRMSR: case ZYDIS_MNEMONIC_RDPMC:
+        return callout(in, CO_MSR);
+    case ZYDIS_MNEMONIC_CPUID:
+        return callout(in, CO_CPUID);
+    case ZYDIS_MNEMONIC_HLT:
+        return callout(in, CO_HLT);
+    case ZYDIS_MNEMONIC_WRPKRU: case ZYDIS_MNEMONIC_RDPKRU: case ZYDIS_MNEMONIC_XGETBV:
+    case ZYDIS_MNEMONIC_XSETBV: case ZYDIS_MNEMONIC_XSAVE: case ZYDIS_MNEMONIC_XSAVEC:
+    case ZYDIS_MNEMONIC_XSAVEOPT: case ZYDIS_MNEMONIC_XSAVES: case ZYDIS_MNEMONIC_XRSTOR:
+    case ZYDIS_MNEMONIC_XRSTORS: case ZYDIS_MNEMONIC_MONITOR: case ZYDIS_MNEMONIC_MWAIT:
+    case ZYDIS_MNEMONIC_RSM:
+        return callout(in, CO_OTHER);
+    case ZYDIS_MNEMONIC_CLI:
+        return cpl == 0 ? DBT_CLI : callout(in, CO_FLAGS);
+    case ZYDIS_MNEMONIC_STI:
+        return cpl == 0 ? DBT_STI : callout(in, CO_FLAGS);
+    case ZYDIS_MNEMONIC_PUSHFD:
+        return cpl == 0 ? DBT_PUSHF : callout(in, CO_FLAGS);
+    case ZYDIS_MNEMONIC_POPFD:
+        return cpl == 0 ? DBT_POPF : callout(in, CO_FLAGS);
+    case ZYDIS_MNEMONIC_PUSHF: case ZYDIS_MNEMONIC_POPF:
+        return callout(in, CO_FLAGS);
+    case ZYDIS_MNEMONIC_JMP:
+        if (far)
+            return callout(in, CO_FARBRANCH);
+        if (op16 || in->seg_swap)
+            return callout(in, CO_BRANCH);
+        return (zi->attributes & ZYDIS_ATTRIB_IS_RELATIVE) ? DBT_JUMP : DBT_IND_JMP;
+    case ZYDIS_MNEMONIC_CALL:
+        if (far)
+            return callout(in, CO_FARBRANCH);
+        if (op16 || in->seg_swap)
+            return callout(in, CO_BRANCH);
+        return (zi->attributes & ZYDIS_ATTRIB_IS_RELATIVE) ? DBT_CALL : DBT_IND_CALL;
+    case ZYDIS_MNEMONIC_RET:
+        if (far)
+            return callout(in, CO_FARBRANCH);
+        return op16 ? callout(in, CO_BRANCH) : DBT_RET;
+    case ZYDIS_MNEMONIC_LOOP: case ZYDIS_MNEMONIC_LOOPE: case ZYDIS_MNEMONIC_LOOPNE:
+    case ZYDIS_MNEMONIC_JCXZ: case ZYDIS_MNEMONIC_JECXZ:
+        return op16 ? callout(in, CO_BRANCH) : DBT_LOOP;
+    default:
+        break;
+    }
+    if (zi->meta.category == ZYDIS_CATEGORY_COND_BR)
+        return op16 ? callout(in, CO_BRANCH) : DBT_JCC;
+    /* MOV to/from CRn, DRn, segment registers; PUSH/POP of segment registers. */
+    if (has_reg_class(in, ZYDIS_REGCLASS_CONTROL) || has_reg_class(in, ZYDIS_REGCLASS_DEBUG))
+        return callout(in, CO_CONTROL);
+    if (has_reg_class(in, ZYDIS_REGCLASS_SEGMENT) &&
+        (zi->mnemonic == ZYDIS_MNEMONIC_MOV || zi->mnemonic == ZYDIS_MNEMONIC_PUSH ||
+         zi->mnemonic == ZYDIS_MNEMONIC_POP))
+        return callout(in, CO_SEGMENT);
+    /* Anything else the CPU only allows at CPL 0 (and everything not listed
+     * above that Zydis knows to be privileged) is left to the emulator, which
+     * raises the architectural exception. */
+    if (zi->attributes & ZYDIS_ATTRIB_IS_PRIVILEGED)
+        return callout(in, CO_OTHER);
+    return DBT_IDENT;
+}
+
+bool dbt_decode(const ZydisDecoder *dec, const uint8_t *buf, unsigned len, unsigned cpl,
+                struct dbt_insn *out)
+{
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(dec, buf, len, &out->zi, out->ops))) {
+        out->cls = DBT_INVALID;
+        out->kind = CO_OTHER;
+        out->seg_swap = false;
+        return false;
+    }
+    out->kind = CO_OTHER;
+    out->cls = classify(out, cpl);
+    return true;
+}

@@ -1,0 +1,262 @@
+/*
+ * The translation cache: block pool, lookup hash, chaining, the IBL tables,
+ * invalidation and flush.
+ *
+ *   mon_base+MON_TC                                       mon_base+mon_size
+ *   | tb0 code | tb0 stubs | tb1 code | tb1 stubs | ...  -> tc_next   free |
+ *
+ * Blocks are bump-allocated in TC order, so blocks[] is sorted by TC address
+ * and a host fault's RIP finds its block by binary search.  When either the
+ * code arena or the block pool is full everything is flushed (the simple
+ * policy QEMU also uses); invalidated blocks keep their code until then, which
+ * is what lets a block that overwrote itself finish its current instruction.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "popek/vm.h"
+
+extern const char mon_stubs_start[], mon_stubs_end[];
+extern const char mon_stub_exit_chain[], mon_stub_exit_emulate[], mon_stub_exit_ibl_miss[];
+extern const char mon_stub_exit64[], mon_stub_exit_host[];
+
+/* Average translated block, measured on the guest tests: ~40 bytes of code
+ * and ~30 of stubs for ~4 guest instructions. */
+#define TC_BYTES_PER_BLOCK 64
+#define MAPS_PER_BLOCK 8
+
+static uint32_t stub_addr(const struct vm *vm, const char *sym)
+{
+    return vm->mon_base + MON_STUBS + (uint32_t)(sym - mon_stubs_start);
+}
+
+static struct ibl_entry *ibl_table(struct vm *vm, unsigned cls)
+{
+    return (struct ibl_entry *)(uintptr_t)(vm->mon_base + MON_IBL) + cls * MON_IBL_ENTRIES;
+}
+
+void tcache_ibl_clear(struct vm *vm)
+{
+    for (unsigned cls = 0; cls < MON_IBL_TABLES; cls++) {
+        struct ibl_entry *t = ibl_table(vm, cls);
+        for (unsigned i = 0; i < MON_IBL_ENTRIES; i++)
+            t[i] = (struct ibl_entry){ 0, vm->tc.stub_exit_ibl_miss };
+    }
+    vm->tc.ibl_cs_base = vm->cpu.seg[SEG_CS].base;
+}
+
+int tcache_init(struct vm *vm)
+{
+    struct tcache *tc = &vm->tc;
+    size_t stubs_len = (size_t)(mon_stubs_end - mon_stubs_start);
+    if (stubs_len > MON_STUBS_SIZE)
+        return -1;
+    memcpy((void *)(uintptr_t)(vm->mon_base + MON_STUBS), mon_stubs_start, stubs_len);
+    tc->mon_base = vm->mon_base;
+    tc->tc_start = vm->mon_base + MON_TC;
+    tc->tc_end = vm->mon_base + vm->mon_size;
+    tc->tc_next = tc->tc_start;
+    tc->max_blocks = (tc->tc_end - tc->tc_start) / TC_BYTES_PER_BLOCK;
+    tc->max_maps = tc->max_blocks * MAPS_PER_BLOCK;
+    tc->blocks = calloc(tc->max_blocks, sizeof(*tc->blocks));
+    tc->maps = calloc(tc->max_maps, sizeof(*tc->maps));
+    if (!tc->blocks || !tc->maps)
+        return -1;
+    tc->stub_exit_chain = stub_addr(vm, mon_stub_exit_chain);
+    tc->stub_exit_emulate = stub_addr(vm, mon_stub_exit_emulate);
+    tc->stub_exit_ibl_miss = stub_addr(vm, mon_stub_exit_ibl_miss);
+    tc->stub_exit64 = stub_addr(vm, mon_stub_exit64);
+    tc->stub_exit_host = stub_addr(vm, mon_stub_exit_host);
+    dbt_decoder_init(&tc->dec);
+    tcache_ibl_clear(vm);
+    return 0;
+}
+
+void tcache_destroy(struct vm *vm)
+{
+    free(vm->tc.blocks);
+    free(vm->tc.maps);
+    vm->tc.blocks = NULL;
+    vm->tc.maps = NULL;
+}
+
+static unsigned tc_hash(uint32_t eip)
+{
+    return (eip ^ (eip >> 16)) & (TC_HASH_SIZE - 1);
+}
+
+void tcache_flush(struct vm *vm)
+{
+    struct tcache *tc = &vm->tc;
+    for (uint32_t i = 0; i < tc->nblocks; i++)
+        for (unsigned p = 0; p < 2; p++)
+            if (tc->blocks[i].phys[p] != ~0u)
+                shadow_set_code(&vm->shadow, &vm->ram, tc->blocks[i].phys[p], false);
+    tc->nblocks = 0;
+    tc->nmaps = 0;
+    tc->tc_next = tc->tc_start;
+    memset(tc->hash, 0, sizeof(tc->hash));
+    tcache_ibl_clear(vm);
+    tc->stats.flushes++;
+}
+
+struct tblock *tcache_lookup(struct vm *vm, uint32_t eip)
+{
+    const struct vcpu *c = &vm->cpu;
+    for (struct tblock *tb = vm->tc.hash[tc_hash(eip)]; tb; tb = tb->hash_next)
+        if (tb->eip == eip && tb->cs_base == c->seg[SEG_CS].base && tb->cpl == vcpu_cpl(c))
+            return tb;
+    return NULL;
+}
+
+struct tblock *tcache_alloc_block(struct vm *vm, uint32_t worst_bytes, unsigned worst_maps)
+{
+    struct tcache *tc = &vm->tc;
+    if (tc->nblocks == tc->max_blocks || tc->tc_end - tc->tc_next < worst_bytes ||
+        tc->max_maps - tc->nmaps < worst_maps)
+        tcache_flush(vm);
+    struct tblock *tb = &tc->blocks[tc->nblocks];
+    memset(tb, 0, sizeof(*tb));
+    tb->tc = tc->tc_next;
+    tb->map = &tc->maps[tc->nmaps];
+    tb->phys[0] = tb->phys[1] = ~0u;
+    return tb;
+}
+
+void tcache_commit_block(struct vm *vm, struct tblock *tb, uint32_t end)
+{
+    struct tcache *tc = &vm->tc;
+    tc->nblocks++;
+    tc->nmaps += tb->nmap;
+    tc->tc_next = (end + 15) & ~15u;
+    tb->valid = true;
+    unsigned h = tc_hash(tb->eip);
+    tb->hash_next = tc->hash[h];
+    tc->hash[h] = tb;
+    for (unsigned p = 0; p < 2; p++)
+        if (tb->phys[p] != ~0u)
+            shadow_set_code(&vm->shadow, &vm->ram, tb->phys[p], true);
+    tc->stats.blocks_translated++;
+}
+
+static void patch_rel32(uint32_t slot, uint32_t target)
+{
+    int32_t rel = (int32_t)(target - (slot + 4));
+    memcpy((void *)(uintptr_t)slot, &rel, 4);
+}
+
+void tcache_chain(struct vm *vm, struct tblock *from, unsigned exit, struct tblock *to)
+{
+    struct tb_exit *e = &from->exits[exit];
+    if (e->to || !from->valid || !to->valid)
+        return;
+    patch_rel32(e->slot, to->tc);
+    e->to = to;
+    e->in_next = to->in_head;
+    e->in_next_exit = to->in_head_exit;
+    to->in_head = from;
+    to->in_head_exit = (uint8_t)exit;
+    vm->tc.stats.chained_exits++;
+}
+
+static void ibl_forget(struct vm *vm, const struct tblock *tb)
+{
+    if (tb->cpl != 0 && tb->cpl != 3)
+        return;
+    struct ibl_entry *e = &ibl_table(vm, tb->cpl == 3)[tb->eip & 0xffff];
+    if (e->tc == tb->tc)
+        *e = (struct ibl_entry){ 0, vm->tc.stub_exit_ibl_miss };
+}
+
+void tcache_ibl_insert(struct vm *vm, const struct tblock *tb)
+{
+    if (tb->cpl != 0 && tb->cpl != 3)
+        return;
+    if (vm->tc.ibl_cs_base != vm->cpu.seg[SEG_CS].base)
+        tcache_ibl_clear(vm);
+    ibl_table(vm, tb->cpl == 3)[tb->eip & 0xffff] = (struct ibl_entry){ -tb->eip, tb->tc };
+}
+
+static void tblock_invalidate(struct vm *vm, struct tblock *tb)
+{
+    struct tcache *tc = &vm->tc;
+    tb->valid = false;
+    /* Out of the hash chain. */
+    for (struct tblock **pp = &tc->hash[tc_hash(tb->eip)]; *pp; pp = &(*pp)->hash_next)
+        if (*pp == tb) {
+            *pp = tb->hash_next;
+            break;
+        }
+    ibl_forget(vm, tb);
+    /* Unchain everything that jumps here: back to its stub. */
+    struct tblock *from = tb->in_head;
+    unsigned exit = tb->in_head_exit;
+    while (from) {
+        struct tb_exit *e = &from->exits[exit];
+        patch_rel32(e->slot, e->stub);
+        e->to = NULL;
+        from = e->in_next;
+        exit = e->in_next_exit;
+    }
+    tb->in_head = NULL;
+    /* Our own outgoing chains stay patched (the code is dead and unreachable
+     * except for a block finishing its current instruction), but the targets'
+     * incoming lists must not name us: rebuild them lazily by dropping. */
+    for (unsigned i = 0; i < tb->nexits; i++) {
+        struct tblock *to = tb->exits[i].to;
+        if (!to)
+            continue;
+        struct tblock **pf = &to->in_head;
+        uint8_t *pe = &to->in_head_exit;
+        while (*pf) {
+            struct tb_exit *ex = &(*pf)->exits[*pe];
+            if (*pf == tb && *pe == i) {
+                *pf = ex->in_next;
+                *pe = ex->in_next_exit;
+                break;
+            }
+            pf = &ex->in_next;
+            pe = &ex->in_next_exit;
+        }
+    }
+    tc->stats.invalidations++;
+}
+
+void tcache_invalidate_phys(struct vm *vm, uint32_t gpa)
+{
+    struct tcache *tc = &vm->tc;
+    gpa &= PAGE_MASK;
+    for (uint32_t i = 0; i < tc->nblocks; i++) {
+        struct tblock *tb = &tc->blocks[i];
+        if (tb->valid && (tb->phys[0] == gpa || tb->phys[1] == gpa))
+            tblock_invalidate(vm, tb);
+    }
+    shadow_set_code(&vm->shadow, &vm->ram, gpa, false);
+}
+
+struct tblock *tcache_find_by_tc(struct vm *vm, uint32_t addr)
+{
+    struct tcache *tc = &vm->tc;
+    uint32_t lo = 0, hi = tc->nblocks;
+    if (addr < tc->tc_start || addr >= tc->tc_next)
+        return NULL;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (tc->blocks[mid].tc <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo ? &tc->blocks[lo - 1] : NULL;
+}
+
+const struct tb_map *tcache_map_tc(const struct tblock *tb, uint32_t addr)
+{
+    if (addr < tb->tc || addr >= tb->tc_end || !tb->nmap)
+        return NULL;
+    uint32_t off = addr - tb->tc;
+    const struct tb_map *best = &tb->map[0];
+    for (unsigned i = 1; i < tb->nmap && tb->map[i].tc_off <= off; i++)
+        best = &tb->map[i];
+    return best;
+}

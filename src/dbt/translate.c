@@ -1,0 +1,472 @@
+/*
+ * The block translator: a loop over guest instructions with one hook per
+ * instruction class (see decode.c), ending the block at the first control
+ * transfer or callout.
+ *
+ * Emitted sequences touch only %gs-relative monitor memory besides what the
+ * guest instruction itself touches, and never change the host flags except
+ * where the guest instruction would (the flag-free IBL compare uses
+ * LEA + JECXZ; PUSHF/POPF restore the flags from the stack image).  Every
+ * sequence keeps its first guest memory access as the only instruction that
+ * can fault, so a fault maps back to "restart this guest instruction" (see
+ * struct tb_map).
+ *
+ * Indirect branch lookup (target in %eax, %eax/%ecx saved to scratch):
+ *     mov  %eax, %gs:EXIT_EIP          ; for the miss stub
+ *     movzwl %ax, %ecx
+ *     mov  %gs:IBL(,%ecx,8), %ecx      ; -eip of the entry
+ *     lea  (%ecx,%eax), %ecx           ; zero iff it is our target
+ *     jecxz hit
+ *     <restore eax, ecx>; jmp mon_stub_exit_ibl_miss
+ * hit: movzwl %ax,%ecx; mov %gs:IBL+4(,%ecx,8),%ecx; mov %ecx,%gs:IBL_JUMP
+ *     <restore eax, ecx>; jmp *%gs:IBL_JUMP
+ */
+#include <string.h>
+
+#include "popek/vm.h"
+
+#define GS 0x65
+#define BLK(off) (MON_BLOCK + (off))
+#define TB_WORST_INSN_BYTES 128
+#define TB_WORST_BYTES (TB_MAX_INSNS * TB_WORST_INSN_BYTES + 512)
+#define TB_WORST_MAPS (2 * TB_MAX_INSNS + 4)
+
+struct emit {
+    uint8_t *p;     /* where the next byte goes (the TC itself) */
+    uint32_t addr;  /* its TC address */
+};
+
+static void e_bytes(struct emit *e, const void *b, unsigned n)
+{
+    memcpy(e->p, b, n);
+    e->p += n;
+    e->addr += n;
+}
+
+static void e_u8(struct emit *e, uint8_t v)
+{
+    e_bytes(e, &v, 1);
+}
+
+static void e_u32(struct emit *e, uint32_t v)
+{
+    e_bytes(e, &v, 4);
+}
+
+/* movl $imm, %gs:off */
+static void e_gs_store_imm(struct emit *e, uint32_t off, uint32_t imm)
+{
+    e_bytes(e, (uint8_t[]){ GS, 0xc7, 0x05 }, 3);
+    e_u32(e, off);
+    e_u32(e, imm);
+}
+
+/* mov %reg, %gs:off  /  mov %gs:off, %reg */
+static void e_gs_store_reg(struct emit *e, unsigned reg, uint32_t off)
+{
+    e_bytes(e, (uint8_t[]){ GS, 0x89, (uint8_t)(0x05 | reg << 3) }, 3);
+    e_u32(e, off);
+}
+
+static void e_gs_load_reg(struct emit *e, unsigned reg, uint32_t off)
+{
+    e_bytes(e, (uint8_t[]){ GS, 0x8b, (uint8_t)(0x05 | reg << 3) }, 3);
+    e_u32(e, off);
+}
+
+/* mov %al, %gs:off: the poll store (6 bytes, no flags, no registers). */
+static void e_poll(struct emit *e, uint32_t off)
+{
+    e_bytes(e, (uint8_t[]){ GS, 0xa2 }, 2);
+    e_u32(e, off);
+}
+
+/* mov %gs:off, %fs */
+static void e_load_fs(struct emit *e, uint32_t off)
+{
+    e_bytes(e, (uint8_t[]){ GS, 0x8e, 0x25 }, 3);
+    e_u32(e, off);
+}
+
+/* jmp rel32 to target; returns the address of the rel32 field. */
+static uint32_t e_jmp(struct emit *e, uint32_t target)
+{
+    e_u8(e, 0xe9);
+    uint32_t slot = e->addr;
+    e_u32(e, target - (slot + 4));
+    return slot;
+}
+
+struct xlate {
+    struct vm *vm;
+    struct tblock *tb;
+    struct emit e;
+    uint32_t ibl_off;  /* gs offset of this CPL's IBL table, 0 if none */
+};
+
+static void add_map(struct xlate *x, uint32_t eip, uint8_t restore)
+{
+    struct tblock *tb = x->tb;
+    tb->map[tb->nmap++] = (struct tb_map){
+        .tc_off = (uint16_t)(x->e.addr - tb->tc),
+        .eip_off = (uint16_t)(eip - tb->eip),
+        .restore = restore,
+    };
+}
+
+/* A direct exit: a jmp whose rel32 is chained later; stubs come after the body. */
+static void add_exit_slot(struct xlate *x, uint32_t slot, uint32_t target_eip)
+{
+    struct tb_exit *ex = &x->tb->exits[x->tb->nexits++];
+    ex->slot = slot;
+    ex->target_eip = target_eip;
+}
+
+static void exit_direct(struct xlate *x, uint32_t target_eip)
+{
+    add_exit_slot(x, e_jmp(&x->e, 0), target_eip);
+}
+
+static void emit_callout(struct xlate *x, uint32_t eip)
+{
+    e_gs_store_imm(&x->e, BLK(VB_EXIT_EIP), eip);
+    e_jmp(&x->e, x->vm->tc.stub_exit_emulate);
+}
+
+static void emit_ibl(struct xlate *x)
+{
+    struct emit *e = &x->e;
+    uint32_t miss = x->vm->tc.stub_exit_ibl_miss;
+    e_gs_store_reg(e, R_EAX, BLK(VB_EXIT_EIP));
+    if (!x->ibl_off) {
+        e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+        e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+        e_jmp(e, miss);
+        return;
+    }
+    e_bytes(e, (uint8_t[]){ 0x0f, 0xb7, 0xc8 }, 3);             /* movzwl %ax,%ecx */
+    e_bytes(e, (uint8_t[]){ GS, 0x8b, 0x0c, 0xcd }, 4);          /* mov off(,%ecx,8),%ecx */
+    e_u32(e, x->ibl_off);
+    e_bytes(e, (uint8_t[]){ 0x8d, 0x0c, 0x01 }, 3);              /* lea (%ecx,%eax),%ecx */
+    e_bytes(e, (uint8_t[]){ 0xe3, 7 + 7 + 5 }, 2);               /* jecxz hit */
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    e_jmp(e, miss);
+    /* hit: */
+    if (x->vm->cfg.stats) {
+        /* Count without touching the flags: load, LEA, store. */
+        e_gs_load_reg(e, R_ECX, BLK(VB_IBL_HITS));
+        e_bytes(e, (uint8_t[]){ 0x8d, 0x49, 0x01 }, 3);          /* lea 1(%ecx),%ecx */
+        e_gs_store_reg(e, R_ECX, BLK(VB_IBL_HITS));
+    }
+    e_bytes(e, (uint8_t[]){ 0x0f, 0xb7, 0xc8 }, 3);
+    e_bytes(e, (uint8_t[]){ GS, 0x8b, 0x0c, 0xcd }, 4);
+    e_u32(e, x->ibl_off + 4);
+    e_gs_store_reg(e, R_ECX, BLK(VB_IBL_JUMP));
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    e_bytes(e, (uint8_t[]){ GS, 0xff, 0x25 }, 3);                /* jmp *%gs:IBL_JUMP */
+    e_u32(e, BLK(VB_IBL_JUMP));
+}
+
+/* JMP/CALL r/m32: the same ModRM addressing as MOV r/m32 -> %eax. */
+static void emit_indirect(struct xlate *x, const struct dbt_insn *in, const uint8_t *bytes,
+                          uint32_t eip, bool call)
+{
+    struct emit *e = &x->e;
+    unsigned modrm = in->zi.raw.modrm.offset;
+    uint8_t mov[16];
+    memcpy(mov, bytes, in->zi.length);
+    mov[modrm - 1] = 0x8b;             /* FF /2, FF /4 -> 8B /0 */
+    mov[modrm] &= 0xc7;
+    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_bytes(e, mov, in->zi.length);
+    if (call) {
+        add_map(x, eip, TB_RESTORE_EAX);
+        e_u8(e, 0x68);                 /* push $return_eip */
+        e_u32(e, eip + in->zi.length);
+    }
+    emit_ibl(x);
+}
+
+static void emit_ret(struct xlate *x, const struct dbt_insn *in)
+{
+    struct emit *e = &x->e;
+    uint32_t pop = 4 + (in->zi.operand_count_visible ? (uint32_t)in->ops[0].imm.value.u : 0);
+    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_bytes(e, (uint8_t[]){ 0x8b, 0x04, 0x24 }, 3);              /* mov (%esp),%eax */
+    e_bytes(e, (uint8_t[]){ 0x8d, 0xa4, 0x24 }, 3);              /* lea pop(%esp),%esp */
+    e_u32(e, pop);
+    emit_ibl(x);
+}
+
+/* PUSHF at CPL 0: push the host flags, then replace the image's virtual bits
+ * with the guest's, restoring the host flags from the untouched image. */
+static void emit_pushf(struct xlate *x)
+{
+    struct emit *e = &x->e;
+    e_u8(e, 0x9c);                                              /* pushfl */
+    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    e_bytes(e, (uint8_t[]){ 0x8b, 0x04, 0x24 }, 3);              /* mov (%esp),%eax */
+    e_u8(e, 0x25);                                              /* and $ARITH,%eax */
+    e_u32(e, EFLAGS_ARITH);
+    e_bytes(e, (uint8_t[]){ GS, 0x0b, 0x05 }, 3);                /* or %gs:VFLAGS,%eax */
+    e_u32(e, BLK(VB_VFLAGS));
+    e_bytes(e, (uint8_t[]){ GS, 0x0b, 0x05 }, 3);                /* or %gs:VIF,%eax */
+    e_u32(e, BLK(VB_VIF));
+    e_u8(e, 0x0d);                                              /* or $FIXED,%eax */
+    e_u32(e, EFLAGS_FIXED);
+    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_TMP));
+    e_u8(e, 0x9d);                                              /* popfl: host flags back */
+    e_bytes(e, (uint8_t[]){ 0x8d, 0x64, 0x24, 0xfc }, 4);        /* lea -4(%esp),%esp */
+    e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_TMP));
+    e_bytes(e, (uint8_t[]){ 0x89, 0x04, 0x24 }, 3);              /* mov %eax,(%esp) */
+    e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+}
+
+/* POPF at CPL 0: IF and the other virtual bits go to the vCPU block, the
+ * arithmetic ones to the host through a host-safe image on the stack (put
+ * back afterwards: the slot is below ESP but the guest may still read it). */
+static void emit_popf(struct xlate *x)
+{
+    struct emit *e = &x->e;
+    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    e_bytes(e, (uint8_t[]){ 0x8b, 0x04, 0x24 }, 3);              /* mov (%esp),%eax */
+    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_TMP));
+    e_u8(e, 0x25);                                              /* and $IF,%eax */
+    e_u32(e, EFLAGS_IF);
+    e_gs_store_reg(e, R_EAX, BLK(VB_VIF));
+    e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_TMP));
+    e_u8(e, 0x25);                                              /* and $POPF_VIRT,%eax */
+    e_u32(e, EFLAGS_TF | EFLAGS_IOPL | EFLAGS_NT | EFLAGS_AC | EFLAGS_ID);
+    e_gs_store_reg(e, R_EAX, BLK(VB_VFLAGS));
+    e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_TMP));
+    e_u8(e, 0x25);                                              /* and $ARITH,%eax */
+    e_u32(e, EFLAGS_ARITH);
+    e_u8(e, 0x0d);
+    e_u32(e, EFLAGS_IF | EFLAGS_FIXED);
+    e_bytes(e, (uint8_t[]){ 0x89, 0x04, 0x24 }, 3);              /* mov %eax,(%esp) */
+    e_u8(e, 0x9d);                                              /* popfl */
+    e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_TMP));
+    e_bytes(e, (uint8_t[]){ 0x89, 0x44, 0x24, 0xfc }, 4);        /* mov %eax,-4(%esp) */
+    e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+}
+
+static void emit_ident(struct xlate *x, const struct dbt_insn *in, const uint8_t *bytes)
+{
+    if (!in->seg_swap) {
+        e_bytes(&x->e, bytes, in->zi.length);
+        return;
+    }
+    /* GS belongs to the monitor and CS to translated code: run the access
+     * through FS holding the guest segment's shadow, then put FS back. */
+    bool via_cs = false;
+    for (unsigned i = 0; i < in->zi.operand_count; i++)
+        if (in->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && in->ops[i].mem.segment == ZYDIS_REGISTER_CS)
+            via_cs = true;
+    uint8_t b[16];
+    memcpy(b, bytes, in->zi.length);
+    for (unsigned i = 0; i < in->zi.raw.prefix_count; i++)
+        if (b[i] == 0x65 || b[i] == 0x2e)
+            b[i] = 0x64;
+    e_load_fs(&x->e, BLK(via_cs ? VB_CS_ALIAS : VB_GS_ALIAS));
+    e_bytes(&x->e, b, in->zi.length);
+    e_load_fs(&x->e, BLK(VB_HOST_SEL + 2 * SEG_FS));
+}
+
+static uint32_t branch_target(const struct dbt_insn *in, uint32_t eip)
+{
+    ZyanU64 t = 0;
+    ZydisCalcAbsoluteAddress(&in->zi, &in->ops[0], eip, &t);
+    return (uint32_t)t;
+}
+
+/* Fetch up to 15 code bytes at cs:eip within the CS limit, noting the pages. */
+static unsigned fetch(struct xlate *x, uint32_t eip, uint8_t *buf, uint32_t phys[2])
+{
+    const struct seg_cache *cs = &x->vm->cpu.seg[SEG_CS];
+    if (eip > cs->limit)
+        return 0;
+    uint32_t n = cs->limit - eip + 1 < 15 ? cs->limit - eip + 1 : 15;
+    uint32_t lin = cs->base + eip;
+    if (!vm_read_linear(x->vm, lin, buf, n))
+        return 0;
+    phys[0] = lin & PAGE_MASK;  /* linear == physical while paging is off */
+    phys[1] = (lin + n - 1) & PAGE_MASK;
+    return n;
+}
+
+/* Record the code page(s) of an instruction; false if the block would then
+ * span more than two pages. */
+static bool note_pages(struct xlate *x, uint32_t first, uint32_t last)
+{
+    struct tblock *tb = x->tb;
+    uint32_t pages[2] = { first, last };
+    for (unsigned i = 0; i < 2; i++) {
+        uint32_t pg = pages[i];
+        if (!guest_ram_contains(&x->vm->ram, pg, PAGE_SIZE) || pg == tb->phys[0] || pg == tb->phys[1])
+            continue;
+        if (tb->phys[0] == ~0u)
+            tb->phys[0] = pg;
+        else if (tb->phys[1] == ~0u)
+            tb->phys[1] = pg;
+        else
+            return false;
+    }
+    return true;
+}
+
+struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
+{
+    struct vcpu *c = &vm->cpu;
+    (void)f;
+    if (!(c->seg[SEG_CS].attr & SEG_ATTR_DB)) {
+        vm_stop(vm, 3, "popek: guest runs 16-bit protected-mode code at %04x:%08x (not supported yet)",
+                c->seg[SEG_CS].sel, eip);
+        return NULL;
+    }
+    if (vm->tc.ibl_cs_base != c->seg[SEG_CS].base)
+        tcache_ibl_clear(vm);
+
+    struct xlate x = { .vm = vm };
+    x.tb = tcache_alloc_block(vm, TB_WORST_BYTES, TB_WORST_MAPS);
+    struct tblock *tb = x.tb;
+    tb->eip = eip;
+    tb->cs_base = c->seg[SEG_CS].base;
+    tb->cpl = (uint8_t)vcpu_cpl(c);
+    x.e.addr = tb->tc;
+    x.e.p = (uint8_t *)(uintptr_t)tb->tc;
+    x.ibl_off = tb->cpl == 0 ? MON_IBL : tb->cpl == 3 ? MON_IBL + MON_IBL_ENTRIES * 8 : 0;
+
+    e_poll(&x.e, MON_POLL_EXIT);
+    uint32_t cur = eip;
+    int irq_poll_in = -1; /* instructions left before the post-STI interrupt check */
+    bool ended = false;
+
+    for (unsigned n = 0; n < TB_MAX_INSNS && !ended; n++) {
+        uint8_t bytes[15];
+        uint32_t phys[2];
+        struct dbt_insn in;
+        unsigned avail = fetch(&x, cur, bytes, phys);
+        bool ok = avail && dbt_decode(&vm->tc.dec, bytes, avail, tb->cpl, &in);
+        if (ok && !note_pages(&x, phys[0], (cur + in.zi.length - 1 + c->seg[SEG_CS].base) & PAGE_MASK)) {
+            exit_direct(&x, cur);
+            break;
+        }
+        if (!ok) {
+            if (n > 0) {
+                exit_direct(&x, cur);  /* let the fault belong to its own block */
+                break;
+            }
+            in.cls = DBT_INVALID;
+        }
+        if (irq_poll_in >= 0 && (in.cls == DBT_CALLOUT || in.cls == DBT_INVALID)) {
+            /* STI; HLT and friends: the monitor checks for interrupts after
+             * the callout, which keeps the STI shadow. */
+            irq_poll_in = -1;
+        } else if (irq_poll_in == 0 || (irq_poll_in > 0 && in.cls != DBT_IDENT)) {
+            add_map(&x, cur, 0);
+            e_poll(&x.e, MON_POLL_IRQ);
+            irq_poll_in = -1;
+        }
+        add_map(&x, cur, 0);
+        uint32_t next = ok ? cur + in.zi.length : cur;
+
+        switch (in.cls) {
+        case DBT_IDENT:
+            emit_ident(&x, &in, bytes);
+            break;
+        case DBT_JUMP:
+            exit_direct(&x, branch_target(&in, cur));
+            ended = true;
+            break;
+        case DBT_JCC: {
+            e_bytes(&x.e, (uint8_t[]){ 0x0f, (uint8_t)(0x80 | (in.zi.opcode & 0xf)) }, 2);
+            uint32_t slot = x.e.addr;
+            e_u32(&x.e, 0);
+            add_exit_slot(&x, slot, branch_target(&in, cur));
+            exit_direct(&x, next);
+            ended = true;
+            break;
+        }
+        case DBT_LOOP: {
+            if (in.zi.attributes & ZYDIS_ATTRIB_HAS_ADDRESSSIZE)
+                e_u8(&x.e, 0x67);
+            e_bytes(&x.e, (uint8_t[]){ in.zi.opcode, 2, 0xeb, 5 }, 4);
+            exit_direct(&x, branch_target(&in, cur));
+            exit_direct(&x, next);
+            ended = true;
+            break;
+        }
+        case DBT_CALL:
+            e_u8(&x.e, 0x68);
+            e_u32(&x.e, next);
+            exit_direct(&x, branch_target(&in, cur));
+            ended = true;
+            break;
+        case DBT_IND_JMP:
+        case DBT_IND_CALL:
+            emit_indirect(&x, &in, bytes, cur, in.cls == DBT_IND_CALL);
+            ended = true;
+            break;
+        case DBT_RET:
+            emit_ret(&x, &in);
+            ended = true;
+            break;
+        case DBT_CLI:
+            e_gs_store_imm(&x.e, BLK(VB_VIF), 0);
+            break;
+        case DBT_STI:
+            e_gs_store_imm(&x.e, BLK(VB_VIF), EFLAGS_IF);
+            irq_poll_in = 1;
+            break;
+        case DBT_PUSHF:
+            emit_pushf(&x);
+            break;
+        case DBT_POPF:
+            emit_popf(&x);
+            add_map(&x, next, 0);
+            e_poll(&x.e, MON_POLL_IRQ);
+            break;
+        case DBT_CALLOUT:
+            vm->tc.stats.callouts[in.kind]++;
+            emit_callout(&x, cur);
+            ended = true;
+            break;
+        case DBT_INVALID:
+            emit_callout(&x, cur);
+            ended = true;
+            break;
+        }
+        if (irq_poll_in > 0 && in.cls != DBT_STI)
+            irq_poll_in--;
+        cur = next;
+    }
+    if (!ended) {
+        if (irq_poll_in >= 0) {
+            add_map(&x, cur, 0);
+            e_poll(&x.e, MON_POLL_IRQ);
+        }
+        add_map(&x, cur, 0);
+        exit_direct(&x, cur);
+    }
+    tb->tc_end = x.e.addr;
+
+    /* Unchained stubs, one per exit. */
+    for (unsigned i = 0; i < tb->nexits; i++) {
+        struct tb_exit *ex = &tb->exits[i];
+        ex->stub = x.e.addr;
+        e_gs_store_imm(&x.e, BLK(VB_EXIT_EIP), ex->target_eip);
+        e_gs_store_imm(&x.e, BLK(VB_EXIT_ARG), ex->slot);
+        e_jmp(&x.e, vm->tc.stub_exit_chain);
+        int32_t rel = (int32_t)(ex->stub - (ex->slot + 4));
+        memcpy((void *)(uintptr_t)ex->slot, &rel, 4);
+    }
+    tcache_commit_block(vm, tb, x.e.addr);
+    if (vm->cfg.log_mask & LOG_IN_ASM)
+        vm_log(vm, LOG_IN_ASM, "translated %08x..%08x (%u insns) -> tc %08x (%u bytes)\n",
+               eip, cur, tb->nmap, tb->tc, x.e.addr - tb->tc);
+    return tb;
+}

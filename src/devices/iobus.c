@@ -1,0 +1,68 @@
+/*
+ * The I/O port bus: a flat table of claimed port ranges.
+ *
+ * IN/OUT callouts land here with a port and an access size.  The access goes
+ * whole to the range that holds its first port, with the offset taken from
+ * that range's base; a device that cares about wide accesses straddling its
+ * end handles that itself.  Ports nobody claims behave like an empty ISA bus:
+ * reads float high (all ones at the access size) and writes vanish.
+ *
+ * A PC has a dozen or so claimed ranges and every access here already paid for
+ * a callout out of the translation cache, so a linear scan is cheaper than any
+ * index would be to maintain.
+ */
+#include <errno.h>
+#include <stddef.h>
+
+#include "popek/devices.h"
+
+static uint32_t iobus_size_mask(unsigned size)
+{
+    return size >= 4 ? 0xFFFFFFFFu : (1u << (8 * size)) - 1;
+}
+
+static const struct io_range *iobus_find(const struct iobus *bus, uint16_t port)
+{
+    for (unsigned i = 0; i < bus->nranges; i++) {
+        const struct io_range *r = &bus->ranges[i];
+        if (port >= r->base && port - r->base < r->len)
+            return r;
+    }
+    return NULL;
+}
+
+int iobus_register(struct iobus *bus, uint16_t base, uint16_t len,
+                   const struct io_ops *ops, void *opaque)
+{
+    if (len == 0 || (uint32_t)base + len > 0x10000u)
+        return -EINVAL;
+    for (unsigned i = 0; i < bus->nranges; i++) {
+        const struct io_range *r = &bus->ranges[i];
+        if (base < r->base + r->len && r->base < base + len)
+            return -EEXIST;
+    }
+    if (bus->nranges == IOBUS_MAX_RANGES)
+        return -ENOSPC;
+    bus->ranges[bus->nranges++] = (struct io_range){
+        .base = base, .len = len, .ops = ops, .opaque = opaque,
+    };
+    return 0;
+}
+
+uint32_t iobus_read(struct iobus *bus, uint16_t port, unsigned size)
+{
+    const struct io_range *r = iobus_find(bus, port);
+    uint32_t mask = iobus_size_mask(size);
+
+    if (!r || !r->ops->read)
+        return mask;
+    return r->ops->read(r->opaque, port - r->base, size) & mask;
+}
+
+void iobus_write(struct iobus *bus, uint16_t port, unsigned size, uint32_t val)
+{
+    const struct io_range *r = iobus_find(bus, port);
+
+    if (r && r->ops->write)
+        r->ops->write(r->opaque, port - r->base, size, val & iobus_size_mask(size));
+}

@@ -1,0 +1,1019 @@
+/*
+ * The instruction emulator behind callouts.
+ *
+ * Translated code exits here with the guest EIP of one sensitive or
+ * privileged instruction (decode.c says which).  The instruction is decoded
+ * again with Zydis and executed against the virtual CPU: guest registers in
+ * the vCPU block, segment caches, control registers, the I/O bus.  Every
+ * check the SDM lists for the instruction in protected mode is made here and
+ * raises the architectural exception; what Popek does not implement stops the
+ * VM with the instruction named, never silently.
+ */
+#include <string.h>
+
+#include "popek/vm.h"
+
+struct emu {
+    struct vm *vm;
+    struct dbt_insn in;
+    uint8_t bytes[15];
+    uint32_t eip, next;
+    unsigned cpl;
+    struct fault *f;
+};
+
+#define GP0(e) fault_set((e), EXC_GP, true, 0)
+#define UD(e) fault_set((e), EXC_UD, false, 0)
+
+static bool fault_set(struct emu *e, uint8_t v, bool has, uint32_t err)
+{
+    *e->f = (struct fault){ v, has, err };
+    return false;
+}
+
+static bool unsupported(struct emu *e, const char *what)
+{
+    fault_set(e, EXC_UD, false, 0); /* not delivered: the VM stops */
+    char hex[48] = "";
+    for (unsigned i = 0; i < e->in.zi.length && i < 15; i++)
+        snprintf(hex + 3 * i, 4, "%02x ", e->bytes[i]);
+    vm_stop(e->vm, 3, "popek: guest executed unsupported %s (%s) at %04x:%08x: %s",
+            ZydisMnemonicGetString(e->in.zi.mnemonic), what, e->vm->cpu.seg[SEG_CS].sel,
+            e->eip, hex);
+    return false;
+}
+
+/* ---- registers and operands ------------------------------------------------------ */
+
+static int seg_index(ZydisRegister r)
+{
+    switch (r) {
+    case ZYDIS_REGISTER_ES: return SEG_ES;
+    case ZYDIS_REGISTER_CS: return SEG_CS;
+    case ZYDIS_REGISTER_SS: return SEG_SS;
+    case ZYDIS_REGISTER_DS: return SEG_DS;
+    case ZYDIS_REGISTER_FS: return SEG_FS;
+    case ZYDIS_REGISTER_GS: return SEG_GS;
+    default: return -1;
+    }
+}
+
+static uint32_t reg_get(struct vm *vm, ZydisRegister r)
+{
+    int id = ZydisRegisterGetId(r);
+    uint32_t *g = vm->cpu.blk->gpr;
+    switch (ZydisRegisterGetClass(r)) {
+    case ZYDIS_REGCLASS_GPR32: return g[id];
+    case ZYDIS_REGCLASS_GPR16: return g[id] & 0xffff;
+    case ZYDIS_REGCLASS_GPR8: return id < 4 ? g[id] & 0xff : (g[id - 4] >> 8) & 0xff;
+    case ZYDIS_REGCLASS_SEGMENT: return vm->cpu.seg[seg_index(r)].sel;
+    default: return 0;
+    }
+}
+
+static void reg_set(struct vm *vm, ZydisRegister r, uint32_t v)
+{
+    int id = ZydisRegisterGetId(r);
+    uint32_t *g = vm->cpu.blk->gpr;
+    switch (ZydisRegisterGetClass(r)) {
+    case ZYDIS_REGCLASS_GPR32: g[id] = v; break;
+    case ZYDIS_REGCLASS_GPR16: g[id] = (g[id] & 0xffff0000u) | (v & 0xffff); break;
+    case ZYDIS_REGCLASS_GPR8:
+        if (id < 4)
+            g[id] = (g[id] & ~0xffu) | (v & 0xff);
+        else
+            g[id - 4] = (g[id - 4] & ~0xff00u) | ((v & 0xff) << 8);
+        break;
+    default: break;
+    }
+}
+
+static uint32_t op_ea(struct emu *e, const ZydisDecodedOperand *op)
+{
+    uint32_t a = (uint32_t)op->mem.disp.value;
+    if (op->mem.base != ZYDIS_REGISTER_NONE)
+        a += reg_get(e->vm, op->mem.base);
+    if (op->mem.index != ZYDIS_REGISTER_NONE)
+        a += reg_get(e->vm, op->mem.index) * op->mem.scale;
+    return e->in.zi.address_width == 16 ? a & 0xffff : a;
+}
+
+static bool op_read(struct emu *e, const ZydisDecodedOperand *op, unsigned size, uint32_t *v)
+{
+    switch (op->type) {
+    case ZYDIS_OPERAND_TYPE_REGISTER:
+        *v = reg_get(e->vm, op->reg.value);
+        return true;
+    case ZYDIS_OPERAND_TYPE_IMMEDIATE:
+        *v = (uint32_t)op->imm.value.u;
+        return true;
+    case ZYDIS_OPERAND_TYPE_MEMORY:
+        *v = 0;
+        return seg_read(e->vm, (unsigned)seg_index(op->mem.segment), op_ea(e, op), v, size, e->f);
+    default:
+        return UD(e);
+    }
+}
+
+static bool op_write(struct emu *e, const ZydisDecodedOperand *op, unsigned size, uint32_t v)
+{
+    if (op->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+        reg_set(e->vm, op->reg.value, v);
+        return true;
+    }
+    return seg_write(e->vm, (unsigned)seg_index(op->mem.segment), op_ea(e, op), &v, size, e->f);
+}
+
+static bool push(struct emu *e, uint32_t v, unsigned size)
+{
+    if (size == 4)
+        return vm_push32(e->vm, v, e->f);
+    uint32_t *esp = vm_gpr(e->vm, R_ESP);
+    uint32_t mask = (e->vm->cpu.seg[SEG_SS].attr & SEG_ATTR_DB) ? ~0u : 0xffffu;
+    uint32_t nsp = (*esp - 2) & mask;
+    uint16_t w = (uint16_t)v;
+    if (!seg_write(e->vm, SEG_SS, nsp, &w, 2, e->f))
+        return false;
+    *esp = (*esp & ~mask) | nsp;
+    return true;
+}
+
+static bool pop(struct emu *e, uint32_t *v, unsigned size)
+{
+    if (size == 4)
+        return vm_pop32(e->vm, v, e->f);
+    uint32_t *esp = vm_gpr(e->vm, R_ESP);
+    uint32_t mask = (e->vm->cpu.seg[SEG_SS].attr & SEG_ATTR_DB) ? ~0u : 0xffffu;
+    uint16_t w;
+    if (!seg_read(e->vm, SEG_SS, *esp & mask, &w, 2, e->f))
+        return false;
+    *esp = (*esp & ~mask) | ((*esp + 2) & mask);
+    *v = w;
+    return true;
+}
+
+static unsigned opsize(const struct emu *e)
+{
+    return e->in.zi.operand_width / 8;
+}
+
+static void set_zf(struct vm *vm, bool z)
+{
+    vm->cpu.blk->eflags = (vm->cpu.blk->eflags & ~EFLAGS_ZF) | (z ? EFLAGS_ZF : 0);
+}
+
+static unsigned iopl(const struct vm *vm)
+{
+    return (vm->cpu.blk->vflags & EFLAGS_IOPL) >> EFLAGS_IOPL_SHIFT;
+}
+
+/* ---- flags ------------------------------------------------------------------------- */
+
+static bool emu_cli_sti(struct emu *e, bool sti)
+{
+    if (e->cpl > iopl(e->vm))
+        return GP0(e);
+    e->vm->cpu.blk->vif = sti ? EFLAGS_IF : 0;
+    if (sti)
+        e->vm->cpu.irq_shadow = true;
+    return true;
+}
+
+static bool emu_pushf(struct emu *e)
+{
+    return push(e, vcpu_get_eflags(&e->vm->cpu) & ~(EFLAGS_VM | EFLAGS_RF), opsize(e));
+}
+
+/* POPF/IRET flag loading: which bits the current privilege may change. */
+static void load_eflags(struct vm *vm, uint32_t val, unsigned size, unsigned cpl)
+{
+    uint32_t old = vcpu_get_eflags(&vm->cpu);
+    uint32_t mask = EFLAGS_ARITH | EFLAGS_TF | EFLAGS_NT | EFLAGS_AC | EFLAGS_ID;
+    if (cpl == 0)
+        mask |= EFLAGS_IOPL;
+    if (cpl <= ((old & EFLAGS_IOPL) >> EFLAGS_IOPL_SHIFT))
+        mask |= EFLAGS_IF;
+    if (size == 2)
+        mask &= 0xffff;
+    vcpu_set_eflags(&vm->cpu, (old & ~mask) | (val & mask));
+}
+
+static bool emu_popf(struct emu *e)
+{
+    uint32_t v;
+    if (!pop(e, &v, opsize(e)))
+        return false;
+    load_eflags(e->vm, v, opsize(e), e->cpl);
+    return true;
+}
+
+/* ---- I/O ----------------------------------------------------------------------------- */
+
+/* IOPL, then the TSS I/O permission bitmap (SDM vol. 1, 19.5). */
+static bool io_allowed(struct emu *e, uint16_t port, unsigned size)
+{
+    struct vm *vm = e->vm;
+    if (e->cpl <= iopl(vm))
+        return true;
+    const struct seg_cache *tr = &vm->cpu.tr;
+    uint16_t base;
+    if (!tr->valid || tr->limit < 0x67 || !vm_read_linear(vm, tr->base + 0x66, &base, 2))
+        return GP0(e);
+    uint32_t byte = base + port / 8u;
+    if (byte + 1 > tr->limit)
+        return GP0(e);
+    uint16_t bits;
+    vm_read_linear(vm, tr->base + byte, &bits, 2);
+    if ((bits >> (port % 8)) & ((1u << size) - 1))
+        return GP0(e);
+    return true;
+}
+
+static bool emu_io(struct emu *e)
+{
+    struct vm *vm = e->vm;
+    const ZydisDecodedInstruction *zi = &e->in.zi;
+    const ZydisDecodedOperand *ops = e->in.ops;
+    bool in = zi->mnemonic == ZYDIS_MNEMONIC_IN;
+    if (in || zi->mnemonic == ZYDIS_MNEMONIC_OUT) {
+        const ZydisDecodedOperand *data = in ? &ops[0] : &ops[1];
+        const ZydisDecodedOperand *portop = in ? &ops[1] : &ops[0];
+        unsigned size = data->size / 8;
+        uint16_t port = (uint16_t)(portop->type == ZYDIS_OPERAND_TYPE_IMMEDIATE
+                                       ? portop->imm.value.u
+                                       : reg_get(vm, ZYDIS_REGISTER_DX));
+        if (!io_allowed(e, port, size))
+            return false;
+        if (in)
+            reg_set(vm, data->reg.value, vm_io_in(vm, port, size));
+        else
+            vm_io_out(vm, port, size, reg_get(vm, data->reg.value));
+        return true;
+    }
+    /* INS / OUTS, with REP. */
+    bool ins = zi->mnemonic == ZYDIS_MNEMONIC_INSB || zi->mnemonic == ZYDIS_MNEMONIC_INSW ||
+               zi->mnemonic == ZYDIS_MNEMONIC_INSD;
+    unsigned size = zi->operand_width / 8;
+    if (zi->mnemonic == ZYDIS_MNEMONIC_INSB || zi->mnemonic == ZYDIS_MNEMONIC_OUTSB)
+        size = 1;
+    uint16_t port = (uint16_t)reg_get(vm, ZYDIS_REGISTER_DX);
+    if (!io_allowed(e, port, size))
+        return false;
+    bool rep = zi->attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE);
+    uint32_t amask = zi->address_width == 16 ? 0xffff : 0xffffffffu;
+    int32_t step = (vm->cpu.blk->eflags & EFLAGS_DF) ? -(int32_t)size : (int32_t)size;
+    int src_seg = SEG_DS;
+    for (unsigned i = 0; i < zi->operand_count; i++)
+        if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && !ins)
+            src_seg = seg_index(ops[i].mem.segment);
+    uint32_t *ecx = vm_gpr(vm, R_ECX);
+    uint32_t *idx = vm_gpr(vm, ins ? R_EDI : R_ESI);
+    while (!rep || (*ecx & amask)) {
+        uint32_t off = *idx & amask, v = 0;
+        if (ins) {
+            v = vm_io_in(vm, port, size);
+            if (!seg_write(vm, SEG_ES, off, &v, size, e->f))
+                return false;
+        } else {
+            if (!seg_read(vm, (unsigned)src_seg, off, &v, size, e->f))
+                return false;
+            vm_io_out(vm, port, size, v);
+        }
+        *idx = (*idx & ~amask) | ((*idx + (uint32_t)step) & amask);
+        if (!rep)
+            break;
+        *ecx = (*ecx & ~amask) | ((*ecx - 1) & amask);
+    }
+    return true;
+}
+
+/* ---- control registers ------------------------------------------------------------- */
+
+#define CR4_SUPPORTED (CR4_TSD | CR4_DE | CR4_PSE | CR4_PGE | CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT)
+
+static bool write_cr(struct emu *e, unsigned n, uint32_t v)
+{
+    struct vcpu *c = &e->vm->cpu;
+    switch (n) {
+    case 0:
+        if (((v & CR0_PG) && !(v & CR0_PE)) || ((v & CR0_NW) && !(v & CR0_CD)))
+            return GP0(e);
+        if (!(v & CR0_PE))
+            return unsupported(e, "return to real mode");
+        if (v & CR0_PG)
+            return unsupported(e, "paging");
+        c->cr0 = v | CR0_ET;
+        return true;
+    case 2:
+        c->cr2 = v;
+        return true;
+    case 3:
+        c->cr3 = v;
+        return true;
+    case 4:
+        if (v & ~CR4_SUPPORTED)
+            return GP0(e);
+        c->cr4 = v;
+        return true;
+    default:
+        return UD(e);
+    }
+}
+
+static bool read_cr(struct emu *e, unsigned n, uint32_t *v)
+{
+    const struct vcpu *c = &e->vm->cpu;
+    switch (n) {
+    case 0: *v = c->cr0; return true;
+    case 2: *v = c->cr2; return true;
+    case 3: *v = c->cr3; return true;
+    case 4: *v = c->cr4; return true;
+    default: return UD(e);
+    }
+}
+
+static bool emu_mov_crdr(struct emu *e)
+{
+    const ZydisDecodedOperand *dst = &e->in.ops[0], *src = &e->in.ops[1];
+    struct vcpu *c = &e->vm->cpu;
+    if (e->cpl != 0)
+        return GP0(e);
+    bool to_special = ZydisRegisterGetClass(dst->reg.value) != ZYDIS_REGCLASS_GPR32;
+    ZydisRegister special = to_special ? dst->reg.value : src->reg.value;
+    int n = ZydisRegisterGetId(special);
+    if (ZydisRegisterGetClass(special) == ZYDIS_REGCLASS_CONTROL) {
+        if (to_special)
+            return write_cr(e, (unsigned)n, reg_get(e->vm, src->reg.value));
+        uint32_t v;
+        if (!read_cr(e, (unsigned)n, &v))
+            return false;
+        reg_set(e->vm, dst->reg.value, v);
+        return true;
+    }
+    if (n == 4 || n == 5) {
+        if (c->cr4 & CR4_DE)
+            return UD(e);
+        n += 2;
+    }
+    if (to_special)
+        c->dr[n] = reg_get(e->vm, src->reg.value);
+    else
+        reg_set(e->vm, dst->reg.value, c->dr[n]);
+    return true;
+}
+
+/* ---- descriptor tables ---------------------------------------------------------------- */
+
+static bool emu_desctable(struct emu *e)
+{
+    struct vm *vm = e->vm;
+    struct vcpu *c = &vm->cpu;
+    const ZydisDecodedOperand *op = &e->in.ops[0];
+    ZydisMnemonic m = e->in.zi.mnemonic;
+
+    if (m == ZYDIS_MNEMONIC_SGDT || m == ZYDIS_MNEMONIC_SIDT) {
+        const struct dtr *t = m == ZYDIS_MNEMONIC_SGDT ? &c->gdtr : &c->idtr;
+        uint8_t buf[6];
+        memcpy(buf, &t->limit, 2);
+        memcpy(buf + 2, &t->base, 4);
+        return seg_write(vm, (unsigned)seg_index(op->mem.segment), op_ea(e, op), buf, 6, e->f);
+    }
+    if (m == ZYDIS_MNEMONIC_SLDT || m == ZYDIS_MNEMONIC_STR) {
+        uint16_t sel = m == ZYDIS_MNEMONIC_SLDT ? c->ldtr.sel : c->tr.sel;
+        return op_write(e, op, op->type == ZYDIS_OPERAND_TYPE_MEMORY ? 2 : op->size / 8, sel);
+    }
+    if (e->cpl != 0)
+        return GP0(e);
+    if (m == ZYDIS_MNEMONIC_LGDT || m == ZYDIS_MNEMONIC_LIDT) {
+        uint8_t buf[6];
+        if (!seg_read(vm, (unsigned)seg_index(op->mem.segment), op_ea(e, op), buf, 6, e->f))
+            return false;
+        struct dtr *t = m == ZYDIS_MNEMONIC_LGDT ? &c->gdtr : &c->idtr;
+        memcpy(&t->limit, buf, 2);
+        memcpy(&t->base, buf + 2, 4);
+        if (e->in.zi.operand_width == 16)
+            t->base &= 0xffffff;
+        return true;
+    }
+    uint32_t sel;
+    if (!op_read(e, op, 2, &sel))
+        return false;
+    sel &= 0xffff;
+    struct seg_cache *target = m == ZYDIS_MNEMONIC_LLDT ? &c->ldtr : &c->tr;
+    if ((sel & ~3u) == 0) {
+        if (m == ZYDIS_MNEMONIC_LTR)
+            return GP0(e);
+        memset(target, 0, sizeof(*target));
+        return true;
+    }
+    if (sel & 4)
+        return fault_set(e, EXC_GP, true, sel & 0xfffc);
+    uint64_t desc;
+    if (!seg_read_descriptor(vm, (uint16_t)sel, &desc, e->f))
+        return false;
+    struct seg_cache n;
+    seg_cache_from_desc(&n, (uint16_t)sel, desc);
+    unsigned type = n.attr & (SEG_ATTR_S | SEG_ATTR_TYPE);
+    bool ok = m == ZYDIS_MNEMONIC_LLDT ? type == 2 : (type == 9 || type == 1);
+    if (!ok)
+        return fault_set(e, EXC_GP, true, sel & 0xfffc);
+    if (!(n.attr & SEG_ATTR_P))
+        return fault_set(e, EXC_NP, true, sel & 0xfffc);
+    if (m == ZYDIS_MNEMONIC_LTR) {
+        uint8_t access = (uint8_t)(desc >> 40) | 2; /* busy */
+        vm_write_linear(vm, c->gdtr.base + (sel & ~7u) + 5, &access, 1);
+        n.attr |= 2;
+    }
+    *target = n;
+    return true;
+}
+
+/* LAR, LSL, VERR, VERW: ZF says whether the selector passed the checks. */
+static bool emu_segcheck(struct emu *e)
+{
+    struct vm *vm = e->vm;
+    ZydisMnemonic m = e->in.zi.mnemonic;
+    const ZydisDecodedOperand *src = m == ZYDIS_MNEMONIC_LAR || m == ZYDIS_MNEMONIC_LSL
+                                         ? &e->in.ops[1] : &e->in.ops[0];
+    uint32_t sel;
+    if (!op_read(e, src, 2, &sel))
+        return false;
+    sel &= 0xffff;
+    struct fault ignore;
+    uint64_t desc;
+    if ((sel & ~3u) == 0 || !seg_read_descriptor(vm, (uint16_t)sel, &desc, &ignore)) {
+        set_zf(vm, false);
+        return true;
+    }
+    struct seg_cache n;
+    seg_cache_from_desc(&n, (uint16_t)sel, desc);
+    unsigned dpl = (n.attr & SEG_ATTR_DPL) >> 5, rpl = sel & 3;
+    bool sys = !(n.attr & SEG_ATTR_S);
+    unsigned type = n.attr & SEG_ATTR_TYPE;
+    bool code = !sys && (type & SEG_TYPE_CODE);
+    bool conforming = code && (type & SEG_TYPE_CONFORMING);
+    bool priv_ok = conforming || (dpl >= e->cpl && dpl >= rpl);
+    bool ok;
+    switch (m) {
+    case ZYDIS_MNEMONIC_LAR:
+        ok = priv_ok && (!sys || (type && type != 8 && type != 10 && type != 13 && type != 14 &&
+                                  type != 15 && type != 6 && type != 7));
+        if (ok)
+            reg_set(vm, e->in.ops[0].reg.value,
+                    (uint32_t)(desc >> 32) & (e->in.zi.operand_width == 16 ? 0xff00 : 0x00f0ff00));
+        break;
+    case ZYDIS_MNEMONIC_LSL:
+        ok = priv_ok && (!sys || type == 1 || type == 2 || type == 3 || type == 9 || type == 11);
+        if (ok)
+            reg_set(vm, e->in.ops[0].reg.value, n.limit);
+        break;
+    case ZYDIS_MNEMONIC_VERR:
+        ok = !sys && priv_ok && (!code || (type & SEG_TYPE_READABLE));
+        break;
+    default: /* VERW */
+        ok = !sys && !code && priv_ok && (type & SEG_TYPE_WRITABLE);
+        break;
+    }
+    set_zf(vm, ok);
+    return true;
+}
+
+/* ---- segment register loads ----------------------------------------------------------- */
+
+static bool load_seg_checked(struct emu *e, int seg, uint16_t sel)
+{
+    if (seg == SEG_CS || seg < 0)
+        return UD(e);
+    if (!seg_load(e->vm, (unsigned)seg, sel, e->f))
+        return false;
+    if (seg == SEG_SS)
+        e->vm->cpu.irq_shadow = true;
+    return true;
+}
+
+static bool emu_segment(struct emu *e)
+{
+    struct vm *vm = e->vm;
+    const ZydisDecodedOperand *ops = e->in.ops;
+    uint32_t v;
+    switch (e->in.zi.mnemonic) {
+    case ZYDIS_MNEMONIC_MOV:
+        if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+            ZydisRegisterGetClass(ops[0].reg.value) == ZYDIS_REGCLASS_SEGMENT) {
+            if (!op_read(e, &ops[1], 2, &v))
+                return false;
+            return load_seg_checked(e, seg_index(ops[0].reg.value), (uint16_t)v);
+        }
+        v = reg_get(vm, ops[1].reg.value);
+        return op_write(e, &ops[0], ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY ? 2 : ops[0].size / 8, v);
+    case ZYDIS_MNEMONIC_PUSH: {
+        /* 32-bit push of a segment register: current Intel CPUs write only
+         * the low 16 bits and leave the rest of the slot alone. */
+        uint32_t *esp = vm_gpr(vm, R_ESP);
+        unsigned size = opsize(e);
+        uint32_t nsp = *esp - size;
+        uint16_t sel = (uint16_t)reg_get(vm, ops[0].reg.value);
+        if (!seg_write(vm, SEG_SS, nsp, &sel, 2, e->f))
+            return false;
+        if (size == 4 && !seg_check_limit(&vm->cpu.seg[SEG_SS], nsp, 4))
+            return fault_set(e, EXC_SS, true, 0);
+        *esp = nsp;
+        return true;
+    }
+    case ZYDIS_MNEMONIC_POP: {
+        uint32_t esp = *vm_gpr(vm, R_ESP);
+        if (!pop(e, &v, opsize(e)))
+            return false;
+        if (!load_seg_checked(e, seg_index(ops[0].reg.value), (uint16_t)v)) {
+            *vm_gpr(vm, R_ESP) = esp;
+            return false;
+        }
+        return true;
+    }
+    case ZYDIS_MNEMONIC_LDS: case ZYDIS_MNEMONIC_LES: case ZYDIS_MNEMONIC_LFS:
+    case ZYDIS_MNEMONIC_LGS: case ZYDIS_MNEMONIC_LSS: {
+        static const int segs[] = { SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_SS };
+        static const ZydisMnemonic mn[] = { ZYDIS_MNEMONIC_LDS, ZYDIS_MNEMONIC_LES,
+            ZYDIS_MNEMONIC_LFS, ZYDIS_MNEMONIC_LGS, ZYDIS_MNEMONIC_LSS };
+        int seg = SEG_DS;
+        for (unsigned i = 0; i < 5; i++)
+            if (mn[i] == e->in.zi.mnemonic)
+                seg = segs[i];
+        const ZydisDecodedOperand *mem = &ops[1];
+        unsigned size = opsize(e);
+        uint32_t off = 0;
+        uint16_t sel;
+        unsigned s = (unsigned)seg_index(mem->mem.segment);
+        uint32_t ea = op_ea(e, mem);
+        if (!seg_read(vm, s, ea, &off, size, e->f) || !seg_read(vm, s, ea + size, &sel, 2, e->f))
+            return false;
+        if (!load_seg_checked(e, seg, sel))
+            return false;
+        reg_set(vm, ops[0].reg.value, off);
+        return true;
+    }
+    default:
+        return emu_segcheck(e);
+    }
+}
+
+/* ---- far transfers ------------------------------------------------------------------- */
+
+/* Checks for a far JMP/CALL target code segment at the same privilege. */
+static bool far_target(struct emu *e, uint16_t sel, uint32_t off, uint64_t *desc)
+{
+    if ((sel & ~3u) == 0)
+        return GP0(e);
+    if (!seg_read_descriptor(e->vm, sel, desc, e->f))
+        return false;
+    struct seg_cache n;
+    seg_cache_from_desc(&n, sel, *desc);
+    unsigned dpl = (n.attr & SEG_ATTR_DPL) >> 5, rpl = sel & 3;
+    uint32_t err = sel & 0xfffc;
+    if (!(n.attr & SEG_ATTR_S))
+        return unsupported(e, "call gates, task gates and task switches");
+    if (!(n.attr & SEG_TYPE_CODE))
+        return fault_set(e, EXC_GP, true, err);
+    if (n.attr & SEG_TYPE_CONFORMING) {
+        if (dpl > e->cpl)
+            return fault_set(e, EXC_GP, true, err);
+    } else if (rpl > e->cpl || dpl != e->cpl) {
+        return fault_set(e, EXC_GP, true, err);
+    }
+    if (!(n.attr & SEG_ATTR_P))
+        return fault_set(e, EXC_NP, true, err);
+    if (off > n.limit)
+        return GP0(e);
+    return true;
+}
+
+static bool read_far_pointer(struct emu *e, const ZydisDecodedOperand *op, uint16_t *sel, uint32_t *off)
+{
+    if (op->type == ZYDIS_OPERAND_TYPE_POINTER) {
+        *sel = op->ptr.segment;
+        *off = op->ptr.offset;
+        return true;
+    }
+    unsigned size = opsize(e), s = (unsigned)seg_index(op->mem.segment);
+    uint32_t ea = op_ea(e, op);
+    *off = 0;
+    return seg_read(e->vm, s, ea, off, size, e->f) && seg_read(e->vm, s, ea + size, sel, 2, e->f);
+}
+
+/* Return to an outer privilege level: pop ESP and SS (after EIP/CS), reload
+ * SS, and null data segments the new level may not use. */
+static bool return_outer(struct emu *e, unsigned rpl, uint32_t imm)
+{
+    struct vm *vm = e->vm;
+    uint32_t nesp, nss;
+    unsigned size = opsize(e);
+    *vm_gpr(vm, R_ESP) += imm;
+    if (!pop(e, &nesp, size) || !pop(e, &nss, size))
+        return false;
+    unsigned saved_cpl = vm->cpu.seg[SEG_CS].sel & 3;
+    vm->cpu.seg[SEG_CS].sel = (uint16_t)((vm->cpu.seg[SEG_CS].sel & ~3u) | rpl);
+    bool ok = seg_load(vm, SEG_SS, (uint16_t)nss, e->f);
+    vm->cpu.seg[SEG_CS].sel = (uint16_t)((vm->cpu.seg[SEG_CS].sel & ~3u) | saved_cpl);
+    if (!ok)
+        return false;
+    *vm_gpr(vm, R_ESP) = size == 2 ? (*vm_gpr(vm, R_ESP) & 0xffff0000u) | (nesp & 0xffff) : nesp;
+    static const unsigned data[] = { SEG_ES, SEG_DS, SEG_FS, SEG_GS };
+    for (unsigned i = 0; i < 4; i++) {
+        struct seg_cache *sc = &vm->cpu.seg[data[i]];
+        unsigned dpl = (sc->attr & SEG_ATTR_DPL) >> 5;
+        bool conf_code = (sc->attr & SEG_TYPE_CODE) && (sc->attr & SEG_TYPE_CONFORMING);
+        if (sc->valid && dpl < rpl && !conf_code) {
+            memset(sc, 0, sizeof(*sc));
+            seg_refresh_host(vm, data[i]);
+        }
+    }
+    return true;
+}
+
+/* Checks for the CS popped by RETF/IRET (SDM RET, "return to ..."). */
+static bool return_cs_ok(struct emu *e, uint16_t sel, uint64_t *desc)
+{
+    unsigned rpl = sel & 3;
+    uint32_t err = sel & 0xfffc;
+    if ((sel & ~3u) == 0)
+        return GP0(e);
+    if (!seg_read_descriptor(e->vm, sel, desc, e->f))
+        return false;
+    struct seg_cache n;
+    seg_cache_from_desc(&n, sel, *desc);
+    unsigned dpl = (n.attr & SEG_ATTR_DPL) >> 5;
+    if (!(n.attr & SEG_ATTR_S) || !(n.attr & SEG_TYPE_CODE) || rpl < e->cpl)
+        return fault_set(e, EXC_GP, true, err);
+    if ((n.attr & SEG_TYPE_CONFORMING) ? dpl > rpl : dpl != rpl)
+        return fault_set(e, EXC_GP, true, err);
+    if (!(n.attr & SEG_ATTR_P))
+        return fault_set(e, EXC_NP, true, err);
+    return true;
+}
+
+static bool emu_farbranch(struct emu *e)
+{
+    struct vm *vm = e->vm;
+    struct vcpu *c = &vm->cpu;
+    unsigned size = opsize(e);
+    ZydisMnemonic m = e->in.zi.mnemonic;
+    uint64_t desc;
+
+    if (m == ZYDIS_MNEMONIC_RET) {
+        uint32_t saved_esp = *vm_gpr(vm, R_ESP), eip, cs;
+        uint32_t imm = e->in.zi.operand_count_visible ? (uint32_t)e->in.ops[0].imm.value.u : 0;
+        if (!pop(e, &eip, size) || !pop(e, &cs, size))
+            goto undo;
+        if (!return_cs_ok(e, (uint16_t)cs, &desc))
+            goto undo;
+        unsigned rpl = cs & 3;
+        if (rpl > e->cpl) {
+            if (!return_outer(e, rpl, imm))
+                goto undo;
+        } else {
+            *vm_gpr(vm, R_ESP) += imm;
+        }
+        struct seg_cache n;
+        seg_cache_from_desc(&n, (uint16_t)cs, desc);
+        if (eip > n.limit) {
+            GP0(e);
+            goto undo;
+        }
+        seg_load_cs(vm, (uint16_t)cs, desc, rpl);
+        e->next = eip;
+        return true;
+    undo:
+        *vm_gpr(vm, R_ESP) = saved_esp;
+        return false;
+    }
+
+    uint16_t sel;
+    uint32_t off;
+    if (!read_far_pointer(e, &e->in.ops[0], &sel, &off))
+        return false;
+    if (size == 2)
+        off &= 0xffff;
+    if (!far_target(e, sel, off, &desc))
+        return false;
+    if (m == ZYDIS_MNEMONIC_CALL) {
+        uint32_t saved_esp = *vm_gpr(vm, R_ESP);
+        if (!push(e, c->seg[SEG_CS].sel, size) || !push(e, e->next, size)) {
+            *vm_gpr(vm, R_ESP) = saved_esp;
+            return false;
+        }
+    }
+    seg_load_cs(vm, sel, desc, e->cpl);
+    seg_set_accessed(vm, sel, &desc);
+    e->next = off;
+    return true;
+}
+
+/* ---- interrupts and system calls ------------------------------------------------------- */
+
+static bool emu_iret(struct emu *e)
+{
+    struct vm *vm = e->vm;
+    unsigned size = opsize(e);
+    uint32_t saved_esp = *vm_gpr(vm, R_ESP), eip, cs, fl;
+    uint64_t desc;
+    if (vm->cpu.blk->vflags & EFLAGS_NT)
+        return unsupported(e, "task return (IRET with NT set)");
+    if (!pop(e, &eip, size) || !pop(e, &cs, size) || !pop(e, &fl, size))
+        goto undo;
+    if ((fl & EFLAGS_VM) && e->cpl == 0 && size == 4)
+        return unsupported(e, "return to virtual-8086 mode");
+    if (!return_cs_ok(e, (uint16_t)cs, &desc))
+        goto undo;
+    unsigned rpl = cs & 3;
+    if (rpl > e->cpl && !return_outer(e, rpl, 0))
+        goto undo;
+    load_eflags(vm, fl, size, e->cpl);
+    seg_load_cs(vm, (uint16_t)cs, desc, rpl);
+    e->next = size == 2 ? eip & 0xffff : eip;
+    return true;
+undo:
+    *vm_gpr(vm, R_ESP) = saved_esp;
+    return false;
+}
+
+static bool emu_interrupt(struct emu *e)
+{
+    struct vm *vm = e->vm;
+    uint8_t vector;
+    bool soft = true;
+    switch (e->in.zi.mnemonic) {
+    case ZYDIS_MNEMONIC_IRET:
+    case ZYDIS_MNEMONIC_IRETD:
+        return emu_iret(e);
+    case ZYDIS_MNEMONIC_INT3:
+        vector = EXC_BP;
+        break;
+    case ZYDIS_MNEMONIC_INTO:
+        if (!(vm->cpu.blk->eflags & EFLAGS_OF))
+            return true;
+        vector = EXC_OF;
+        break;
+    case ZYDIS_MNEMONIC_INT1:
+        vector = EXC_DB;
+        soft = false;
+        break;
+    default:
+        vector = (uint8_t)e->in.ops[0].imm.value.u;
+        break;
+    }
+    if (!deliver_interrupt(vm, vector, soft, false, 0, e->next, e->f))
+        return false;
+    e->next = vm->cpu.eip;
+    return true;
+}
+
+static bool emu_syscall(struct emu *e)
+{
+    struct vm *vm = e->vm;
+    struct vcpu *c = &vm->cpu;
+    uint16_t cs = (uint16_t)(c->sysenter_cs & 0xfffc);
+    switch (e->in.zi.mnemonic) {
+    case ZYDIS_MNEMONIC_SYSENTER:
+        if (!cs)
+            return GP0(e);
+        vcpu_set_eflags(c, vcpu_get_eflags(c) & ~(EFLAGS_VM | EFLAGS_IF | EFLAGS_RF));
+        seg_load_flat(vm, SEG_CS, cs, true);
+        seg_load_flat(vm, SEG_SS, (uint16_t)(cs + 8), false);
+        *vm_gpr(vm, R_ESP) = c->sysenter_esp;
+        e->next = c->sysenter_eip;
+        return true;
+    case ZYDIS_MNEMONIC_SYSEXIT:
+        if (!cs || e->cpl != 0)
+            return GP0(e);
+        seg_load_flat(vm, SEG_CS, (uint16_t)((cs + 16) | 3), true);
+        seg_load_flat(vm, SEG_SS, (uint16_t)((cs + 24) | 3), false);
+        c->seg[SEG_CS].attr |= 3 << 5;
+        c->seg[SEG_SS].attr |= 3 << 5;
+        seg_refresh_host(vm, SEG_CS);
+        seg_refresh_host(vm, SEG_SS);
+        *vm_gpr(vm, R_ESP) = *vm_gpr(vm, R_ECX);
+        e->next = *vm_gpr(vm, R_EDX);
+        return true;
+    default:
+        /* SYSCALL/SYSRET: EFER.SCE is 0 and the CPUID bit is hidden. */
+        return UD(e);
+    }
+}
+
+/* ---- near branches the translator leaves to us (16-bit operands, GS/CS memory) ---- */
+
+static bool cond_true(uint32_t fl, unsigned cc)
+{
+    bool cf = fl & EFLAGS_CF, zf = fl & EFLAGS_ZF, sf = fl & EFLAGS_SF, of = fl & EFLAGS_OF,
+         pf = fl & EFLAGS_PF;
+    bool r;
+    switch (cc >> 1) {
+    case 0: r = of; break;
+    case 1: r = cf; break;
+    case 2: r = zf; break;
+    case 3: r = cf || zf; break;
+    case 4: r = sf; break;
+    case 5: r = pf; break;
+    case 6: r = sf != of; break;
+    default: r = zf || sf != of; break;
+    }
+    return (cc & 1) ? !r : r;
+}
+
+static bool emu_branch(struct emu *e)
+{
+    struct vm *vm = e->vm;
+    const ZydisDecodedInstruction *zi = &e->in.zi;
+    unsigned size = opsize(e);
+    uint32_t mask = size == 2 ? 0xffff : 0xffffffffu, target = 0;
+    bool taken = true;
+    if (zi->mnemonic == ZYDIS_MNEMONIC_RET) {
+        uint32_t saved = *vm_gpr(vm, R_ESP);
+        if (!pop(e, &target, size))
+            return false;
+        *vm_gpr(vm, R_ESP) += zi->operand_count_visible ? (uint32_t)e->in.ops[0].imm.value.u : 0;
+        if ((target & mask) > vm->cpu.seg[SEG_CS].limit) {
+            *vm_gpr(vm, R_ESP) = saved;
+            return GP0(e);
+        }
+        e->next = target & mask;
+        return true;
+    }
+    const ZydisDecodedOperand *op = &e->in.ops[0];
+    if (zi->attributes & ZYDIS_ATTRIB_IS_RELATIVE) {
+        ZyanU64 t = 0;
+        ZydisCalcAbsoluteAddress(zi, op, e->eip, &t);
+        target = (uint32_t)t;
+    } else if (!op_read(e, op, size, &target)) {
+        return false;
+    }
+    target &= mask;
+    uint32_t *ecx = vm_gpr(vm, R_ECX);
+    uint32_t amask = zi->address_width == 16 ? 0xffff : 0xffffffffu;
+    uint32_t fl = vm->cpu.blk->eflags;
+    switch (zi->mnemonic) {
+    case ZYDIS_MNEMONIC_JMP:
+    case ZYDIS_MNEMONIC_CALL:
+        break;
+    case ZYDIS_MNEMONIC_JCXZ:
+    case ZYDIS_MNEMONIC_JECXZ:
+        taken = (*ecx & amask) == 0;
+        break;
+    case ZYDIS_MNEMONIC_LOOP:
+    case ZYDIS_MNEMONIC_LOOPE:
+    case ZYDIS_MNEMONIC_LOOPNE:
+        *ecx = (*ecx & ~amask) | ((*ecx - 1) & amask);
+        taken = (*ecx & amask) != 0;
+        if (zi->mnemonic == ZYDIS_MNEMONIC_LOOPE)
+            taken = taken && (fl & EFLAGS_ZF);
+        if (zi->mnemonic == ZYDIS_MNEMONIC_LOOPNE)
+            taken = taken && !(fl & EFLAGS_ZF);
+        break;
+    default: /* Jcc */
+        taken = cond_true(fl, zi->opcode & 0xf);
+        break;
+    }
+    if (!taken)
+        return true;
+    if (target > vm->cpu.seg[SEG_CS].limit)
+        return GP0(e);
+    if (zi->mnemonic == ZYDIS_MNEMONIC_CALL && !push(e, e->next, size))
+        return false;
+    e->next = target;
+    return true;
+}
+
+/* ---- dispatch --------------------------------------------------------------------------- */
+
+static bool fetch_decode(struct emu *e)
+{
+    struct vm *vm = e->vm;
+    const struct seg_cache *cs = &vm->cpu.seg[SEG_CS];
+    if (e->eip > cs->limit)
+        return GP0(e);
+    uint32_t avail = cs->limit - e->eip + 1 < 15 ? cs->limit - e->eip + 1 : 15;
+    vm_read_linear(vm, cs->base + e->eip, e->bytes, avail);
+    if (!dbt_decode(&vm->tc.dec, e->bytes, avail, e->cpl, &e->in)) {
+        /* Truncated by the CS limit: #GP; otherwise not an instruction: #UD. */
+        if (avail < 15 && dbt_decode(&vm->tc.dec, e->bytes, 15, e->cpl, &e->in))
+            return GP0(e);
+        e->in.zi.length = (uint8_t)(avail < 3 ? avail : 3);
+        return UD(e);
+    }
+    e->next = e->eip + e->in.zi.length;
+    return true;
+}
+
+bool emulate_insn(struct vm *vm, struct fault *f)
+{
+    struct emu e = { .vm = vm, .eip = vm->cpu.eip, .cpl = vcpu_cpl(&vm->cpu), .f = f };
+    if (!fetch_decode(&e))
+        return false;
+    vm_log(vm, LOG_CALLOUT, "callout: %08x %s\n", e.eip, ZydisMnemonicGetString(e.in.zi.mnemonic));
+    bool ok;
+    uint32_t regs[4];
+    uint64_t v64;
+    switch (e.in.cls) {
+    case DBT_CLI: case DBT_STI: case DBT_PUSHF: case DBT_POPF:
+    case DBT_JUMP: case DBT_JCC: case DBT_LOOP: case DBT_CALL:
+    case DBT_IND_JMP: case DBT_IND_CALL: case DBT_RET: case DBT_IDENT:
+        /* Reached only when the translator could not run it (e.g. the
+         * instruction straddles the end of a block's fetch window). */
+        return unsupported(&e, "emulation of a natively executable instruction");
+    case DBT_INVALID:
+        return UD(&e);
+    case DBT_CALLOUT:
+        break;
+    }
+    vm->stats.callouts_run[e.in.kind]++;
+    switch (e.in.kind) {
+    case CO_DESCTABLE:
+        ok = emu_desctable(&e);
+        break;
+    case CO_SEGMENT:
+        ok = emu_segment(&e);
+        break;
+    case CO_FARBRANCH:
+        ok = emu_farbranch(&e);
+        break;
+    case CO_INTERRUPT:
+        ok = emu_interrupt(&e);
+        break;
+    case CO_SYSCALL:
+        ok = emu_syscall(&e);
+        break;
+    case CO_IO:
+        ok = emu_io(&e);
+        break;
+    case CO_CONTROL:
+        switch (e.in.zi.mnemonic) {
+        case ZYDIS_MNEMONIC_SMSW: {
+            const ZydisDecodedOperand *op = &e.in.ops[0];
+            bool mem = op->type == ZYDIS_OPERAND_TYPE_MEMORY;
+            ok = op_write(&e, op, mem ? 2 : op->size / 8, vm->cpu.cr0 & (mem ? 0xffff : ~0u));
+            break;
+        }
+        case ZYDIS_MNEMONIC_LMSW: {
+            uint32_t v;
+            ok = e.cpl == 0 ? op_read(&e, &e.in.ops[0], 2, &v) : GP0(&e);
+            if (ok)
+                vm->cpu.cr0 = (vm->cpu.cr0 & ~0xeu) | (v & 0xf) | (vm->cpu.cr0 & CR0_PE);
+            break;
+        }
+        case ZYDIS_MNEMONIC_CLTS:
+            ok = e.cpl == 0 ? (vm->cpu.cr0 &= ~CR0_TS, true) : GP0(&e);
+            break;
+        case ZYDIS_MNEMONIC_INVLPG: case ZYDIS_MNEMONIC_INVD: case ZYDIS_MNEMONIC_WBINVD:
+            ok = e.cpl == 0 ? true : GP0(&e);
+            break;
+        default:
+            ok = emu_mov_crdr(&e);
+            break;
+        }
+        break;
+    case CO_MSR:
+        if (e.cpl != 0 || e.in.zi.mnemonic == ZYDIS_MNEMONIC_RDPMC) {
+            ok = GP0(&e);
+        } else if (e.in.zi.mnemonic == ZYDIS_MNEMONIC_RDMSR) {
+            ok = msr_read(vm, *vm_gpr(vm, R_ECX), &v64) || GP0(&e);
+            if (ok) {
+                *vm_gpr(vm, R_EAX) = (uint32_t)v64;
+                *vm_gpr(vm, R_EDX) = (uint32_t)(v64 >> 32);
+            }
+        } else {
+            v64 = *vm_gpr(vm, R_EAX) | (uint64_t)*vm_gpr(vm, R_EDX) << 32;
+            ok = msr_write(vm, *vm_gpr(vm, R_ECX), v64) || GP0(&e);
+        }
+        break;
+    case CO_CPUID:
+        cpuid_filtered(*vm_gpr(vm, R_EAX), *vm_gpr(vm, R_ECX), regs);
+        *vm_gpr(vm, R_EAX) = regs[0];
+        *vm_gpr(vm, R_EBX) = regs[1];
+        *vm_gpr(vm, R_ECX) = regs[2];
+        *vm_gpr(vm, R_EDX) = regs[3];
+        ok = true;
+        break;
+    case CO_HLT:
+        ok = e.cpl == 0 ? (vm->cpu.halted = true) : GP0(&e);
+        break;
+    case CO_FLAGS:
+        switch (e.in.zi.mnemonic) {
+        case ZYDIS_MNEMONIC_CLI: ok = emu_cli_sti(&e, false); break;
+        case ZYDIS_MNEMONIC_STI: ok = emu_cli_sti(&e, true); break;
+        case ZYDIS_MNEMONIC_PUSHF: case ZYDIS_MNEMONIC_PUSHFD: ok = emu_pushf(&e); break;
+        default: ok = emu_popf(&e); break;
+        }
+        break;
+    case CO_BRANCH:
+        ok = emu_branch(&e);
+        break;
+    default:
+        /* WRPKRU, XSAVE and friends, MONITOR/MWAIT, RSM: features the
+         * virtual CPU does not have. */
+        ok = UD(&e);
+        break;
+    }
+    if (ok)
+        vm->cpu.eip = e.next;
+    return ok;
+}

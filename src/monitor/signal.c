@@ -1,0 +1,290 @@
+/*
+ * Host signals: hidden faults, guest exceptions raised by translated code,
+ * exit requests, and the seccomp trap.
+ *
+ * The handler finds the VM through the one per-thread pointer the design
+ * allows: %gs, which always holds the monitor segment, so rdgsbase gives the
+ * monitor region and vcpu_block.vm the struct vm.  popek_signal_trampoline
+ * (entry.S) restores the host FS base before this C runs.
+ *
+ * A fault in translated code maps back to the guest instruction through the
+ * block's TC->EIP map.  Then either
+ *   - it was hidden (a page not shadowed yet, a write to a page holding
+ *     translated code) and execution resumes where it stopped, or
+ *   - the guest must see something (an exception, an exit request): the
+ *     guest state is written to the vCPU and the context is redirected to
+ *     mon_stub_exit_host, which returns from popek_enter into the run loop.
+ * Faults outside translated code are bugs in Popek: report and die.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "popek/vm.h"
+
+#define HOST_CS64 0x33
+#define HOST_CS32 0x23
+#define HOST_DS 0x2b
+#define ALTSTACK_SIZE (256 * 1024)
+#define POLL_STORE_LEN 6
+
+void popek_signal_trampoline(int sig, siginfo_t *si, void *uc);
+void popek_signal(int sig, siginfo_t *si, void *ucv);
+
+static struct vm *signal_vm(void)
+{
+    uint64_t base;
+    __asm__ volatile("rdgsbase %0" : "=r"(base));
+    return ((struct vcpu_block *)(uintptr_t)(base + MON_BLOCK))->vm;
+}
+
+void poll_arm(struct vm *vm, uint32_t page, bool armed)
+{
+    mprotect((void *)(uintptr_t)(vm->mon_base + page), PAGE_SIZE,
+             PROT_READ | (armed ? 0 : PROT_WRITE));
+}
+
+/* Guest state at the fault, into the vCPU, and leave for the run loop. */
+static void redirect_to_monitor(struct vm *vm, ucontext_t *uc, uint32_t eip, uint8_t restore)
+{
+    greg_t *g = uc->uc_mcontext.gregs;
+    struct vcpu_block *b = vm->cpu.blk;
+    static const int regs[8] = { REG_RAX, REG_RCX, REG_RDX, REG_RBX,
+                                 REG_RSP, REG_RBP, REG_RSI, REG_RDI };
+    for (unsigned i = 0; i < 8; i++)
+        b->gpr[i] = (uint32_t)g[regs[i]];
+    if (restore & TB_RESTORE_EAX)
+        b->gpr[R_EAX] = b->scratch[0];
+    b->eflags = (uint32_t)g[REG_EFL] & EFLAGS_ARITH;
+    b->exit_reason = EXIT_SIGNAL;
+    b->in_guest_fs = 0;
+    vm->cpu.eip = eip;
+    g[REG_RIP] = vm->tc.stub_exit_host;
+    g[REG_RSP] = (greg_t)b->host_rsp;
+    g[REG_EFL] = EFLAGS_IF | EFLAGS_FIXED;
+    g[REG_CSGSFS] = (g[REG_CSGSFS] & ~(greg_t)0xffff) | HOST_CS64;
+    g[REG_CSGSFS] = (g[REG_CSGSFS] & ~((greg_t)0xffff << 48)) | ((greg_t)HOST_DS << 48);
+}
+
+static void raise_guest(struct vm *vm, ucontext_t *uc, const struct tb_map *m,
+                        const struct tblock *tb, uint8_t vector, bool has_err, uint32_t err)
+{
+    vm->pending_fault = (struct fault){ vector, has_err, err };
+    vm->has_pending_fault = true;
+    vm->stats.guest_exceptions++;
+    redirect_to_monitor(vm, uc, tb->eip + m->eip_off, m->restore);
+}
+
+static void __attribute__((noreturn)) monitor_bug(int sig, siginfo_t *si, ucontext_t *uc)
+{
+    char msg[200];
+    int n = snprintf(msg, sizeof(msg),
+                     "popek: internal error: signal %d (code %d) at %llx, address %p\n", sig,
+                     si->si_code, (unsigned long long)uc->uc_mcontext.gregs[REG_RIP], si->si_addr);
+    if (n > 0)
+        (void)!write(2, msg, (size_t)n);
+    signal(SIGABRT, SIG_DFL);
+    abort();
+}
+
+/* The guest instruction at the fault: do its memory operands break the
+ * guest's own segment limits?  Returns the vector to raise (#GP or #SS), or
+ * 0 if only the monitor's truncation of the limit refused the access. */
+static int limit_fault_vector(struct vm *vm, ucontext_t *uc, uint32_t eip, uint8_t restore)
+{
+    greg_t *g = uc->uc_mcontext.gregs;
+    const struct seg_cache *cs = &vm->cpu.seg[SEG_CS];
+    uint8_t bytes[15];
+    struct dbt_insn in;
+    if (!vm_read_linear(vm, cs->base + eip, bytes, sizeof(bytes)) ||
+        !dbt_decode(&vm->tc.dec, bytes, sizeof(bytes), vcpu_cpl(&vm->cpu), &in))
+        return EXC_GP;
+    static const ZydisRegister segs[SEG_COUNT] = { ZYDIS_REGISTER_ES, ZYDIS_REGISTER_CS,
+        ZYDIS_REGISTER_SS, ZYDIS_REGISTER_DS, ZYDIS_REGISTER_FS, ZYDIS_REGISTER_GS };
+    bool any_mem = false;
+    for (unsigned i = 0; i < in.zi.operand_count; i++) {
+        const ZydisDecodedOperand *op = &in.ops[i];
+        if (op->type != ZYDIS_OPERAND_TYPE_MEMORY || op->mem.type != ZYDIS_MEMOP_TYPE_MEM)
+            continue;
+        any_mem = true;
+        ZydisRegisterContext ctx;
+        memset(&ctx, 0, sizeof(ctx));
+        static const ZydisRegister r32[8] = { ZYDIS_REGISTER_EAX, ZYDIS_REGISTER_ECX,
+            ZYDIS_REGISTER_EDX, ZYDIS_REGISTER_EBX, ZYDIS_REGISTER_ESP, ZYDIS_REGISTER_EBP,
+            ZYDIS_REGISTER_ESI, ZYDIS_REGISTER_EDI };
+        static const int regs[8] = { REG_RAX, REG_RCX, REG_RDX, REG_RBX,
+                                     REG_RSP, REG_RBP, REG_RSI, REG_RDI };
+        for (unsigned r = 0; r < 8; r++)
+            ctx.values[r32[r]] = (uint32_t)g[regs[r]];
+        if (restore & TB_RESTORE_EAX)
+            ctx.values[ZYDIS_REGISTER_EAX] = vm->cpu.blk->scratch[0];
+        ZyanU64 ea = 0;
+        if (!ZYAN_SUCCESS(ZydisCalcAbsoluteAddressEx(&in.zi, op, eip, &ctx, &ea)))
+            return EXC_GP;
+        unsigned s;
+        for (s = 0; s < SEG_COUNT && segs[s] != op->mem.segment; s++)
+            ;
+        if (s == SEG_COUNT)
+            return EXC_GP;
+        uint32_t size = op->size / 8 ? op->size / 8 : 1;
+        const struct seg_cache *sc = &vm->cpu.seg[s];
+        if (!sc->valid || !seg_check_limit(sc, (uint32_t)ea, size))
+            return s == SEG_SS ? EXC_SS : EXC_GP;
+        /* Push/pop and friends: implicit stack operands are in the list too. */
+    }
+    return any_mem ? 0 : EXC_GP;
+}
+
+static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, struct tblock *tb,
+                              const struct tb_map *m)
+{
+    greg_t *g = uc->uc_mcontext.gregs;
+    uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
+    bool write = g[REG_ERR] & 2;
+    uint32_t eip = tb->eip + m->eip_off;
+
+    if (addr >= vm->mon_base && addr < (uint64_t)vm->mon_base + MON_BLOCK) {
+        uint32_t page = (uint32_t)(addr - vm->mon_base) & PAGE_MASK;
+        if (page == MON_POLL_IRQ && !vm->cpu.blk->vif) {
+            g[REG_RIP] += POLL_STORE_LEN; /* nothing deliverable: skip the check */
+            return;
+        }
+        redirect_to_monitor(vm, uc, eip, m->restore);
+        return;
+    }
+    if (addr >= GUEST_SPACE || addr >= vm->mon_base) {
+        vm_stop(vm, 3, "popek: internal error: translated code touched %llx (guest eip %08x)",
+                (unsigned long long)addr, eip);
+        redirect_to_monitor(vm, uc, eip, m->restore);
+        return;
+    }
+    uint32_t gpa = (uint32_t)addr; /* paging off */
+    if (!guest_ram_contains(&vm->ram, gpa, 1) || addr < PAGE_SIZE) {
+        vm_stop(vm, 3, "popek: guest access to physical address %08x at eip %08x needs "
+                "emulation (MMIO and page 0 are not supported yet)", gpa, eip);
+        redirect_to_monitor(vm, uc, eip, m->restore);
+        return;
+    }
+    if (write && guest_ram_is_code(&vm->ram, gpa)) {
+        vm->stats.smc_faults++;
+        tcache_invalidate_phys(vm, gpa);
+        if (!tb->valid) {
+            /* The block wrote its own code: let this instruction finish,
+             * then leave the stale block (see the SIGTRAP case). */
+            vm->smc_step = true;
+            g[REG_EFL] |= EFLAGS_TF;
+        }
+        return;
+    }
+    vm->shadow.hidden_faults++;
+    if (shadow_map(&vm->shadow, &vm->ram, gpa, gpa, true) < 0) {
+        vm_stop(vm, 3, "popek: cannot map guest page %08x", gpa);
+        redirect_to_monitor(vm, uc, eip, m->restore);
+    }
+}
+
+void popek_signal(int sig, siginfo_t *si, void *ucv)
+{
+    ucontext_t *uc = ucv;
+    struct vm *vm = signal_vm();
+    greg_t *g = uc->uc_mcontext.gregs;
+    uint64_t rip = (uint64_t)g[REG_RIP];
+    bool in_tc = (g[REG_CSGSFS] & 0xffff) == HOST_CS32;
+
+    if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+        vm->stop_signal = sig;
+        poll_arm(vm, MON_POLL_EXIT, true);
+        return;
+    }
+    if (!in_tc) {
+        if (sig == SIGSYS) {
+            static const char msg[] = "popek: blocked a system call from outside the monitor\n";
+            (void)!write(2, msg, sizeof(msg) - 1);
+            _exit(3);
+        }
+        monitor_bug(sig, si, uc);
+    }
+    struct tblock *tb = tcache_find_by_tc(vm, (uint32_t)rip);
+    const struct tb_map *m = tb ? tcache_map_tc(tb, (uint32_t)rip) : NULL;
+    if (sig == SIGSYS) {
+        vm_stop(vm, 3, "popek: guest code reached a host system call (nr %d) at tc %08llx: stopped",
+                si->si_syscall, (unsigned long long)rip);
+        if (m)
+            redirect_to_monitor(vm, uc, tb->eip + m->eip_off, m->restore);
+        else
+            _exit(3);
+        return;
+    }
+    if (!m)
+        monitor_bug(sig, si, uc);
+    uint32_t eip = tb->eip + m->eip_off;
+    unsigned trapno = (unsigned)g[REG_TRAPNO];
+    vm_log(vm, LOG_FAULT, "fault: sig %d trap %u err %llx addr %p tc %08llx guest %08x\n", sig,
+           trapno, (unsigned long long)g[REG_ERR], si->si_addr, (unsigned long long)rip, eip);
+
+    if (sig == SIGTRAP && vm->smc_step) {
+        /* Single-stepped past a self-modifying write; stop at the next guest
+         * instruction boundary. */
+        if ((uint32_t)rip - tb->tc != m->tc_off)
+            return;
+        vm->smc_step = false;
+        redirect_to_monitor(vm, uc, eip, m->restore);
+        return;
+    }
+    switch (trapno) {
+    case EXC_PF:
+        handle_page_fault(vm, si, uc, tb, m);
+        return;
+    case EXC_GP:
+    case EXC_SS: {
+        int vec = limit_fault_vector(vm, uc, eip, m->restore);
+        if (!vec) {
+            vm_stop(vm, 3, "popek: guest access at eip %08x reaches the monitor region "
+                    "(%08x and up); emulating it is not supported yet", eip, vm->mon_base);
+            redirect_to_monitor(vm, uc, eip, m->restore);
+            return;
+        }
+        raise_guest(vm, uc, m, tb, (uint8_t)vec, true, 0);
+        return;
+    }
+    case EXC_DE:
+    case EXC_UD:
+    case EXC_BR:
+    case EXC_MF:
+    case EXC_XM:
+        raise_guest(vm, uc, m, tb, (uint8_t)trapno, false, 0);
+        return;
+    case EXC_NM:
+        raise_guest(vm, uc, m, tb, EXC_NM, false, 0);
+        return;
+    default:
+        vm_stop(vm, 3, "popek: unexpected host exception %u (signal %d) in guest code at eip %08x",
+                trapno, sig, eip);
+        redirect_to_monitor(vm, uc, eip, m->restore);
+        return;
+    }
+}
+
+int signals_init(struct vm *vm)
+{
+    stack_t ss = { .ss_size = ALTSTACK_SIZE };
+    vm->altstack = ss.ss_sp = malloc(ALTSTACK_SIZE);
+    if (!ss.ss_sp || sigaltstack(&ss, NULL) < 0)
+        return -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = popek_signal_trampoline;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigfillset(&sa.sa_mask);
+    static const int sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS,
+                                SIGINT, SIGTERM, SIGHUP };
+    for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        if (sigaction(sigs[i], &sa, NULL) < 0)
+            return -1;
+    return 0;
+}

@@ -1,0 +1,249 @@
+/*
+ * VM lifecycle: guest RAM, the monitor region, devices, loading, reset,
+ * statistics.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "popek/vm.h"
+
+#define HOST_CS32 0x23 /* Linux __USER32_CS: flat 32-bit code, DPL 3 */
+#define HOST_CS64 0x33 /* Linux __USER_CS */
+#define MON_ALIGN (1u << 20)
+
+extern const char mon_stubs_start[];
+
+_Static_assert(offsetof(struct vcpu_block, gpr) == VB_GPR, "VB_GPR");
+_Static_assert(offsetof(struct vcpu_block, eflags) == VB_EFLAGS, "VB_EFLAGS");
+_Static_assert(offsetof(struct vcpu_block, vif) == VB_VIF, "VB_VIF");
+_Static_assert(offsetof(struct vcpu_block, vflags) == VB_VFLAGS, "VB_VFLAGS");
+_Static_assert(offsetof(struct vcpu_block, exit_reason) == VB_EXIT_REASON, "VB_EXIT_REASON");
+_Static_assert(offsetof(struct vcpu_block, exit_eip) == VB_EXIT_EIP, "VB_EXIT_EIP");
+_Static_assert(offsetof(struct vcpu_block, exit_arg) == VB_EXIT_ARG, "VB_EXIT_ARG");
+_Static_assert(offsetof(struct vcpu_block, scratch) == VB_SCRATCH, "VB_SCRATCH");
+_Static_assert(offsetof(struct vcpu_block, ibl_jump) == VB_IBL_JUMP, "VB_IBL_JUMP");
+_Static_assert(offsetof(struct vcpu_block, host_rsp) == VB_HOST_RSP, "VB_HOST_RSP");
+_Static_assert(offsetof(struct vcpu_block, host_fsbase) == VB_HOST_FSBASE, "VB_HOST_FSBASE");
+_Static_assert(offsetof(struct vcpu_block, entry_far_off) == VB_ENTRY_FAR, "VB_ENTRY_FAR");
+_Static_assert(offsetof(struct vcpu_block, host_sel) == VB_HOST_SEL, "VB_HOST_SEL");
+_Static_assert(offsetof(struct vcpu_block, gs_alias) == VB_GS_ALIAS, "VB_GS_ALIAS");
+_Static_assert(offsetof(struct vcpu_block, cs_alias) == VB_CS_ALIAS, "VB_CS_ALIAS");
+_Static_assert(offsetof(struct vcpu_block, in_guest_fs) == VB_IN_GUEST_FS, "VB_IN_GUEST_FS");
+_Static_assert(offsetof(struct vcpu_block, exit_far_off) == VB_EXIT_FAR, "VB_EXIT_FAR");
+_Static_assert(offsetof(struct vcpu_block, mon_gs) == VB_MON_GS, "VB_MON_GS");
+_Static_assert(offsetof(struct vcpu_block, vm) == VB_VM, "VB_VM");
+_Static_assert(offsetof(struct vcpu_block, ibl_hits) == VB_IBL_HITS, "VB_IBL_HITS");
+_Static_assert(sizeof(struct vcpu_block) <= MON_STUBS - MON_BLOCK, "vcpu_block fits its page");
+_Static_assert(MON_IBL + MON_IBL_TABLES * MON_IBL_ENTRIES * sizeof(struct ibl_entry) <= MON_TC,
+               "IBL tables fit below the TC");
+
+void vm_stop(struct vm *vm, int status, const char *fmt, ...)
+{
+    if (vm->stop)
+        return;
+    vm->stop = true;
+    vm->exit_status = status;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(vm->stop_msg, sizeof(vm->stop_msg), fmt, ap);
+        va_end(ap);
+    }
+}
+
+/* ---- console (COM1 on the terminal) ---------------------------------------------- */
+
+static void console_write(void *opaque, uint8_t byte)
+{
+    (void)opaque;
+    (void)!write(STDOUT_FILENO, &byte, 1);
+}
+
+static int console_read(void *opaque)
+{
+    (void)opaque;
+    struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
+    uint8_t c;
+    if (poll(&p, 1, 0) == 1 && (p.revents & POLLIN) && read(STDIN_FILENO, &c, 1) == 1)
+        return c;
+    return -1;
+}
+
+/* ---- I/O ------------------------------------------------------------------------------ */
+
+uint32_t vm_io_in(struct vm *vm, uint16_t port, unsigned size)
+{
+    uint32_t v = iobus_read(&vm->io, port, size);
+    vm_log(vm, LOG_IO, "in%c %#x -> %#x\n", "bw?l"[size - 1], port, v);
+    return v;
+}
+
+void vm_io_out(struct vm *vm, uint16_t port, unsigned size, uint32_t val)
+{
+    vm_log(vm, LOG_IO, "out%c %#x <- %#x\n", "bw?l"[size - 1], port, val);
+    iobus_write(&vm->io, port, size, val);
+}
+
+static int devices_init(struct vm *vm)
+{
+    vm->console = (struct chardev){ console_write, console_read, vm };
+    uart16550_init(&vm->uart, &vm->console, (struct irq_line){ 0 });
+    debug_exit_init(&vm->dbgexit, &vm->ctl);
+    i8042_init(&vm->kbc, &vm->ctl);
+    resetcf9_init(&vm->cf9, &vm->ctl);
+    int err;
+    if ((err = iobus_register(&vm->io, 0x3f8, 8, &uart16550_io_ops, &vm->uart)) ||
+        (err = iobus_register(&vm->io, 0xf4, 4, &debug_exit_io_ops, &vm->dbgexit)) ||
+        (err = iobus_register(&vm->io, 0x80, 1, &port80_io_ops, &vm->port80)) ||
+        (err = i8042_register(&vm->kbc, &vm->io)) ||
+        (err = iobus_register(&vm->io, 0xcf9, 1, &resetcf9_io_ops, &vm->cf9)))
+        return err;
+    return 0;
+}
+
+/* ---- monitor region ------------------------------------------------------------------------ */
+
+static int monitor_region_init(struct vm *vm)
+{
+    uint64_t size = ((uint64_t)MON_TC + vm->cfg.tc_size + MON_ALIGN - 1) & ~(uint64_t)(MON_ALIGN - 1);
+    vm->mon_size = (uint32_t)size;
+    vm->mon_base = (uint32_t)(GUEST_SPACE - size);
+    void *p = mmap((void *)(uintptr_t)vm->mon_base, size, PROT_READ | PROT_WRITE | PROT_EXEC,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    mprotect(p, MON_STUBS, PROT_READ | PROT_WRITE); /* poll pages and the vCPU block: data */
+    struct vcpu_block *b = (struct vcpu_block *)(uintptr_t)(vm->mon_base + MON_BLOCK);
+    vm->cpu.blk = b;
+    b->vm = vm;
+    b->entry_far_sel = HOST_CS32;
+    b->exit_far_sel = HOST_CS64;
+    return 0;
+}
+
+int vm_init(struct vm *vm, const struct vm_config *cfg)
+{
+    int err;
+    memset(vm, 0, sizeof(*vm));
+    vm->cfg = *cfg;
+    vm->log = stderr;
+    if (cfg->log_file && !(vm->log = fopen(cfg->log_file, "w")))
+        return -errno;
+    if ((err = guest_ram_init(&vm->ram, cfg->ram_mb << 20)) || (err = shadow_init(&vm->shadow)) ||
+        (err = monitor_region_init(vm)) || (err = segments_init(vm)))
+        return err;
+    if (tcache_init(vm))
+        return -ENOMEM;
+    vm->cpu.blk->exit_far_off = vm->tc.stub_exit64;
+    __asm__ volatile("movw %0, %%gs" ::"r"(vm->cpu.blk->mon_gs));
+    if ((err = devices_init(vm)))
+        return err;
+    if (signals_init(vm))
+        return -errno;
+    return 0;
+}
+
+void vm_destroy(struct vm *vm)
+{
+    tcache_destroy(vm);
+    segments_destroy(vm);
+    shadow_destroy(&vm->shadow);
+    guest_ram_destroy(&vm->ram);
+    if (vm->log && vm->log != stderr)
+        fclose(vm->log);
+    free(vm->altstack);
+}
+
+/* ---- boot ------------------------------------------------------------------------------ */
+
+void vm_reset_cpu(struct vm *vm)
+{
+    struct vcpu *c = &vm->cpu;
+    struct vcpu_block *b = c->blk;
+    const struct boot_entry *be = &vm->boot;
+    memset(b->gpr, 0, sizeof(b->gpr));
+    b->gpr[R_EAX] = be->eax;
+    b->gpr[R_EBX] = be->ebx;
+    b->gpr[R_ECX] = be->ecx;
+    b->gpr[R_EDX] = be->edx;
+    b->gpr[R_ESI] = be->esi;
+    b->gpr[R_EDI] = be->edi;
+    b->gpr[R_EBP] = be->ebp;
+    b->gpr[R_ESP] = be->esp;
+    vcpu_set_eflags(c, EFLAGS_FIXED);
+    c->eip = be->eip;
+    c->cr0 = CR0_PE | CR0_ET;
+    c->cr2 = c->cr3 = c->cr4 = 0;
+    memset(c->dr, 0, sizeof(c->dr));
+    c->dr[6] = 0xffff0ff0u;
+    c->dr[7] = 0x400;
+    c->gdtr = (struct dtr){ be->gdt_base, be->gdt_limit };
+    c->idtr = (struct dtr){ 0, 0x3ff };
+    memset(&c->ldtr, 0, sizeof(c->ldtr));
+    memset(&c->tr, 0, sizeof(c->tr));
+    c->sysenter_cs = c->sysenter_esp = c->sysenter_eip = 0;
+    c->tsc_offset = 0;
+    c->halted = c->irq_shadow = false;
+    seg_load_flat(vm, SEG_CS, 0x10, true);
+    static const unsigned data[] = { SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_SS };
+    for (unsigned i = 0; i < 5; i++)
+        seg_load_flat(vm, data[i], 0x18, false);
+}
+
+int vm_load(struct vm *vm, char err[LOADER_ERR_LEN])
+{
+    struct loader_args args = { vm->cfg.kernel, vm->cfg.append, vm->cfg.initrd };
+    int r = multiboot_load(&vm->ram, &args, &vm->boot, err);
+    if (r == -ENOEXEC)
+        snprintf(err, LOADER_ERR_LEN, "'%s' is not a loadable kernel (expected a Multiboot ELF32 image)",
+                 vm->cfg.kernel);
+    if (r)
+        return r;
+    vm_reset_cpu(vm);
+    return 0;
+}
+
+/* A machine reset: what QEMU does with -kernel, reload the kernel and start over. */
+int vm_reset(struct vm *vm)
+{
+    char err[LOADER_ERR_LEN];
+    tcache_flush(vm);
+    shadow_unmap_all(&vm->shadow);
+    memset(vm->ram.host, 0, vm->ram.size);
+    memset(&vm->ctl, 0, sizeof(vm->ctl));
+    if (vm_load(vm, err)) {
+        vm_stop(vm, 2, "popek: reset: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+void vm_print_stats(struct vm *vm, FILE *f)
+{
+    const struct dbt_stats *s = &vm->tc.stats;
+    fprintf(f, "popek statistics:\n");
+    fprintf(f, "  blocks translated      %llu\n", (unsigned long long)s->blocks_translated);
+    fprintf(f, "  TC bytes used          %u of %u\n", vm->tc.tc_next - vm->tc.tc_start,
+            vm->tc.tc_end - vm->tc.tc_start);
+    fprintf(f, "  TC flushes             %llu\n", (unsigned long long)s->flushes);
+    fprintf(f, "  invalidations (SMC)    %llu blocks, %llu write faults\n",
+            (unsigned long long)s->invalidations, (unsigned long long)vm->stats.smc_faults);
+    fprintf(f, "  exits chained          %llu\n", (unsigned long long)s->chained_exits);
+    fprintf(f, "  exits unchained        %llu\n", (unsigned long long)s->unchained_exits);
+    fprintf(f, "  IBL hits               %llu\n", (unsigned long long)s->ibl_hits);
+    fprintf(f, "  IBL misses             %llu\n", (unsigned long long)s->ibl_misses);
+    fprintf(f, "  hidden faults          %llu\n", (unsigned long long)vm->shadow.hidden_faults);
+    fprintf(f, "  guest exceptions       %llu\n", (unsigned long long)vm->stats.guest_exceptions);
+    fprintf(f, "  monitor entries        %llu\n", (unsigned long long)vm->stats.monitor_entries);
+    fprintf(f, "  callouts (translated sites / executed):\n");
+    for (unsigned k = 0; k < CO_COUNT; k++)
+        if (s->callouts[k] || vm->stats.callouts_run[k])
+            fprintf(f, "    %-18s %llu / %llu\n", callout_kind_name(k),
+                    (unsigned long long)s->callouts[k], (unsigned long long)vm->stats.callouts_run[k]);
+}
