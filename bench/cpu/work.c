@@ -59,12 +59,13 @@ int bench_main(void);
 #define INTERP_ITERS 15000000u
 
 static uint8_t sieve_map[SIEVE_N];
+
 /*
  * Both copy arrays live in one buffer, the destination a page and a bit past the end
  * of the source. Exactly 4 MiB apart, src[i] and dst[i] would share a set of QEMU's
  * direct-mapped softmmu TLB and thrash it (measured: copy 12 times slower under TCG),
- * and share their low 12 address bits, which makes the host CPU falsely forward stores
- * to loads ("4K aliasing"). Neither is what these workloads are meant to measure.
+ * and share their low 12 address bits, which can make Intel CPUs falsely forward
+ * stores to loads ("4K aliasing"). Neither is what these workloads are meant to measure.
  */
 #define COPY_GAP_WORDS ((4096u + 256u) / 4u)
 static uint32_t copy_buf[2 * COPY_WORDS + COPY_GAP_WORDS];

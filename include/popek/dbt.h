@@ -59,6 +59,7 @@ enum callout_kind {
     CO_HLT,
     CO_FLAGS,      /* CLI STI PUSHF POPF where they cannot be inline */
     CO_BRANCH,     /* near branches the translator leaves to the emulator */
+    CO_FPU,        /* x87/MMX/SSE while CR0.TS or CR0.EM is set */
     CO_OTHER,
     CO_COUNT,
 };
@@ -77,6 +78,12 @@ void dbt_decoder_init(ZydisDecoder *dec);
 bool dbt_decode(const ZydisDecoder *dec, const uint8_t *buf, unsigned len, unsigned cpl,
                 struct dbt_insn *out);
 const char *callout_kind_name(enum callout_kind k);
+
+/* Which CR0.TS/EM/MP rules (SDM vol. 3A, table 2-2) apply to an instruction. */
+enum dbt_fpu_use { FPU_NONE, FPU_X87, FPU_SIMD, FPU_WAIT };
+enum dbt_fpu_use dbt_fpu_use(const struct dbt_insn *in);
+/* With CR0.TS or CR0.EM set, x87/MMX/SSE instructions become callouts. */
+void dbt_trap_fpu(struct dbt_insn *in);
 
 /* ---- translation blocks and the cache (src/dbt/tcache.c) ---------------------- */
 
@@ -107,6 +114,7 @@ struct tb_exit {
 struct tblock {
     uint32_t eip, cs_base;
     uint8_t cpl;
+    bool fpu_trap;            /* translated with CR0.TS or CR0.EM set */
     bool valid;
     uint32_t tc;              /* TC address of the block entry */
     uint32_t tc_end;          /* end of its code (before stubs) */
@@ -145,6 +153,7 @@ struct tcache {
     struct tblock *hash[TC_HASH_SIZE];
     uint32_t stub_exit_chain, stub_exit_emulate, stub_exit_ibl_miss, stub_exit64, stub_exit_host;
     uint32_t ibl_cs_base;      /* the CS base the IBL tables were filled under */
+    bool ibl_fpu_trap;         /* and the CR0.TS/EM setting */
     struct dbt_stats stats;
     ZydisDecoder dec;
 };

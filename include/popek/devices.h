@@ -112,7 +112,7 @@ struct debug_exit {
 void debug_exit_init(struct debug_exit *d, struct platform_ctl *ctl);
 extern const struct io_ops debug_exit_io_ops;  /* registered at 0xF4, len 4 */
 
-/* Port 0x80 POST code: writes are remembered, reads return the last value. */
+/* Port 0x80 POST code: writes are remembered, reads return all ones (as QEMU). */
 struct port80 {
     uint8_t last;
 };

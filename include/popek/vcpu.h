@@ -92,6 +92,9 @@ enum {
 };
 #endif
 
+#define DR6_BD 0x2000u
+#define DR7_GD 0x2000u
+
 #define MSR_IA32_TSC 0x010
 #define MSR_IA32_SYSENTER_CS 0x174
 #define MSR_IA32_SYSENTER_ESP 0x175

@@ -28,7 +28,7 @@ const char *callout_kind_name(enum callout_kind k)
         [CO_CONTROL] = "control-register",  [CO_MSR] = "msr",
         [CO_CPUID] = "cpuid",               [CO_HLT] = "hlt",
         [CO_FLAGS] = "flags",               [CO_BRANCH] = "near-branch",
-        [CO_OTHER] = "other",
+        [CO_FPU] = "fpu-trap",          [CO_OTHER] = "other",
     };
     return (unsigned)k < CO_COUNT ? names[k] : "?";
 }
@@ -160,4 +160,32 @@ bool dbt_decode(const ZydisDecoder *dec, const uint8_t *buf, unsigned len, unsig
     out->kind = CO_OTHER;
     out->cls = classify(out, cpl);
     return true;
+}
+
+enum dbt_fpu_use dbt_fpu_use(const struct dbt_insn *in)
+{
+    const ZydisDecodedInstruction *zi = &in->zi;
+    if (in->cls == DBT_INVALID)
+        return FPU_NONE;
+    if (zi->mnemonic == ZYDIS_MNEMONIC_FWAIT)
+        return FPU_WAIT;
+    if (zi->meta.isa_ext == ZYDIS_ISA_EXT_X87 || zi->meta.category == ZYDIS_CATEGORY_X87_ALU ||
+        zi->meta.category == ZYDIS_CATEGORY_FCMOV || zi->mnemonic == ZYDIS_MNEMONIC_FXSAVE ||
+        zi->mnemonic == ZYDIS_MNEMONIC_FXRSTOR)
+        return FPU_X87;
+    if (zi->attributes & (ZYDIS_ATTRIB_FPU_STATE_CR | ZYDIS_ATTRIB_FPU_STATE_CW))
+        return FPU_X87;
+    if (zi->attributes & (ZYDIS_ATTRIB_XMM_STATE_CR | ZYDIS_ATTRIB_XMM_STATE_CW) ||
+        zi->meta.category == ZYDIS_CATEGORY_MMX || zi->meta.category == ZYDIS_CATEGORY_SSE ||
+        zi->meta.isa_ext == ZYDIS_ISA_EXT_MMX)
+        return FPU_SIMD;
+    return FPU_NONE;
+}
+
+void dbt_trap_fpu(struct dbt_insn *in)
+{
+    if (in->cls == DBT_IDENT && dbt_fpu_use(in) != FPU_NONE) {
+        in->cls = DBT_CALLOUT;
+        in->kind = CO_FPU;
+    }
 }

@@ -35,6 +35,13 @@ static struct ibl_entry *ibl_table(struct vm *vm, unsigned cls)
     return (struct ibl_entry *)(uintptr_t)(vm->mon_base + MON_IBL) + cls * MON_IBL_ENTRIES;
 }
 
+/* The IBL tables hold blocks for one CS base and one CR0.TS/EM setting. */
+bool tcache_ibl_valid(const struct vm *vm)
+{
+    return vm->tc.ibl_cs_base == vm->cpu.seg[SEG_CS].base &&
+           vm->tc.ibl_fpu_trap == !!(vm->cpu.cr0 & (CR0_TS | CR0_EM));
+}
+
 void tcache_ibl_clear(struct vm *vm)
 {
     for (unsigned cls = 0; cls < MON_IBL_TABLES; cls++) {
@@ -43,6 +50,7 @@ void tcache_ibl_clear(struct vm *vm)
             t[i] = (struct ibl_entry){ 0, vm->tc.stub_exit_ibl_miss };
     }
     vm->tc.ibl_cs_base = vm->cpu.seg[SEG_CS].base;
+    vm->tc.ibl_fpu_trap = vm->cpu.cr0 & (CR0_TS | CR0_EM);
 }
 
 int tcache_init(struct vm *vm)
@@ -104,7 +112,8 @@ struct tblock *tcache_lookup(struct vm *vm, uint32_t eip)
 {
     const struct vcpu *c = &vm->cpu;
     for (struct tblock *tb = vm->tc.hash[tc_hash(eip)]; tb; tb = tb->hash_next)
-        if (tb->eip == eip && tb->cs_base == c->seg[SEG_CS].base && tb->cpl == vcpu_cpl(c))
+        if (tb->eip == eip && tb->cs_base == c->seg[SEG_CS].base && tb->cpl == vcpu_cpl(c) &&
+            tb->fpu_trap == !!(c->cr0 & (CR0_TS | CR0_EM)))
             return tb;
     return NULL;
 }
@@ -172,7 +181,7 @@ void tcache_ibl_insert(struct vm *vm, const struct tblock *tb)
 {
     if (tb->cpl != 0 && tb->cpl != 3)
         return;
-    if (vm->tc.ibl_cs_base != vm->cpu.seg[SEG_CS].base)
+    if (!tcache_ibl_valid(vm))
         tcache_ibl_clear(vm);
     ibl_table(vm, tb->cpl == 3)[tb->eip & 0xffff] = (struct ibl_entry){ -tb->eip, tb->tc };
 }

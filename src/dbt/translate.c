@@ -327,7 +327,7 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
                 c->seg[SEG_CS].sel, eip);
         return NULL;
     }
-    if (vm->tc.ibl_cs_base != c->seg[SEG_CS].base)
+    if (!tcache_ibl_valid(vm))
         tcache_ibl_clear(vm);
 
     struct xlate x = { .vm = vm };
@@ -336,6 +336,7 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
     tb->eip = eip;
     tb->cs_base = c->seg[SEG_CS].base;
     tb->cpl = (uint8_t)vcpu_cpl(c);
+    tb->fpu_trap = c->cr0 & (CR0_TS | CR0_EM);
     x.e.addr = tb->tc;
     x.e.p = (uint8_t *)(uintptr_t)tb->tc;
     x.ibl_off = tb->cpl == 0 ? MON_IBL : tb->cpl == 3 ? MON_IBL + MON_IBL_ENTRIES * 8 : 0;
@@ -355,6 +356,8 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
             exit_direct(&x, cur);
             break;
         }
+        if (ok && tb->fpu_trap)
+            dbt_trap_fpu(&in);
         if (!ok) {
             if (n > 0) {
                 exit_direct(&x, cur);  /* let the fault belong to its own block */

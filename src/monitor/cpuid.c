@@ -13,7 +13,7 @@
 #define MAX_EXT_LEAF 0x80000008u
 
 /* Leaf 1 EDX: FPU VME DE PSE TSC MSR PAE MCE CX8 APIC . SEP MTRR PGE MCA CMOV PAT PSE36 PSN CLFSH . DS ACPI MMX FXSR SSE SSE2 SS HTT TM . PBE */
-#define L1_EDX_KEEP ((1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 11) | \
+#define L1_EDX_KEEP ((1u << 0) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 11) | \
                      (1u << 13) | (1u << 15) | (1u << 19) | (1u << 23) | (1u << 24) |         \
                      (1u << 25) | (1u << 26))
 /* Leaf 1 ECX: SSE3 PCLMULQDQ SSSE3 CX16 SSE4.1 SSE4.2 MOVBE POPCNT AES RDRAND (bit 31, the

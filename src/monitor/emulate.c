@@ -289,6 +289,8 @@ static bool emu_io(struct emu *e)
 
 /* ---- control registers ------------------------------------------------------------- */
 
+/* Exactly the CR4 bits whose features the filtered CPUID reports (cpuid.c);
+ * the others raise #GP(0) as on a CPU without them. */
 #define CR4_SUPPORTED (CR4_TSD | CR4_DE | CR4_PSE | CR4_PGE | CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT)
 
 static bool write_cr(struct emu *e, unsigned n, uint32_t v)
@@ -349,6 +351,12 @@ static bool emu_mov_crdr(struct emu *e)
             return false;
         reg_set(e->vm, dst->reg.value, v);
         return true;
+    }
+    if (c->dr[7] & DR7_GD) {
+        /* General detect: the debug registers are in use by a debugger. */
+        c->dr[7] &= ~DR7_GD;
+        c->dr[6] |= DR6_BD;
+        return fault_set(e, EXC_DB, false, 0);
     }
     if (n == 4 || n == 5) {
         if (c->cr4 & CR4_DE)
@@ -559,32 +567,126 @@ static bool emu_segment(struct emu *e)
 
 /* ---- far transfers ------------------------------------------------------------------- */
 
-/* Checks for a far JMP/CALL target code segment at the same privilege. */
-static bool far_target(struct emu *e, uint16_t sel, uint32_t off, uint64_t *desc)
+/* Where a far JMP/CALL lands (SDM vol. 2A, CALL and JMP, protected mode). */
+struct far_dest {
+    uint16_t cs;        /* selector, RPL not yet adjusted */
+    uint64_t desc;      /* its descriptor */
+    uint32_t eip;
+    unsigned cpl;       /* privilege after the transfer */
+    bool gate32;        /* through a call gate of this size */
+    bool via_gate;
+    unsigned params;    /* call gate parameter count */
+};
+
+static bool code_desc_ok(struct emu *e, uint16_t sel, uint64_t *desc, struct seg_cache *n)
 {
     if ((sel & ~3u) == 0)
         return GP0(e);
     if (!seg_read_descriptor(e->vm, sel, desc, e->f))
         return false;
-    struct seg_cache n;
-    seg_cache_from_desc(&n, sel, *desc);
-    unsigned dpl = (n.attr & SEG_ATTR_DPL) >> 5, rpl = sel & 3;
+    seg_cache_from_desc(n, sel, *desc);
+    if (!(n->attr & SEG_ATTR_S) || !(n->attr & SEG_TYPE_CODE))
+        return fault_set(e, EXC_GP, true, sel & 0xfffc);
+    return true;
+}
+
+static bool far_target(struct emu *e, uint16_t sel, uint32_t off, bool call, struct far_dest *d)
+{
+    uint64_t desc;
     uint32_t err = sel & 0xfffc;
-    if (!(n.attr & SEG_ATTR_S))
-        return unsupported(e, "call gates, task gates and task switches");
-    if (!(n.attr & SEG_TYPE_CODE))
-        return fault_set(e, EXC_GP, true, err);
-    if (n.attr & SEG_TYPE_CONFORMING) {
-        if (dpl > e->cpl)
+    unsigned rpl = sel & 3;
+    if ((sel & ~3u) == 0)
+        return GP0(e);
+    if (!seg_read_descriptor(e->vm, sel, &desc, e->f))
+        return false;
+    struct seg_cache n;
+    seg_cache_from_desc(&n, sel, desc);
+    unsigned dpl = (n.attr & SEG_ATTR_DPL) >> 5;
+    memset(d, 0, sizeof(*d));
+
+    if (n.attr & SEG_ATTR_S) {
+        if (!(n.attr & SEG_TYPE_CODE))
             return fault_set(e, EXC_GP, true, err);
-    } else if (rpl > e->cpl || dpl != e->cpl) {
-        return fault_set(e, EXC_GP, true, err);
+        if (n.attr & SEG_TYPE_CONFORMING) {
+            if (dpl > e->cpl)
+                return fault_set(e, EXC_GP, true, err);
+        } else if (rpl > e->cpl || dpl != e->cpl) {
+            return fault_set(e, EXC_GP, true, err);
+        }
+        if (!(n.attr & SEG_ATTR_P))
+            return fault_set(e, EXC_NP, true, err);
+        *d = (struct far_dest){ .cs = sel, .desc = desc, .eip = off, .cpl = e->cpl };
+    } else {
+        unsigned type = n.attr & SEG_ATTR_TYPE;
+        if (type != 0x4 && type != 0xc)
+            return unsupported(e, "task gates and task switches");
+        if (dpl < e->cpl || dpl < rpl)
+            return fault_set(e, EXC_GP, true, err);
+        if (!(n.attr & SEG_ATTR_P))
+            return fault_set(e, EXC_NP, true, err);
+        uint32_t lo = (uint32_t)desc, hi = (uint32_t)(desc >> 32);
+        d->via_gate = true;
+        d->gate32 = type == 0xc;
+        d->params = hi & 0x1f;
+        d->cs = (uint16_t)(lo >> 16);
+        d->eip = d->gate32 ? (lo & 0xffff) | (hi & 0xffff0000u) : lo & 0xffff;
+        struct seg_cache t;
+        if (!code_desc_ok(e, d->cs, &d->desc, &t))
+            return false;
+        unsigned tdpl = (t.attr & SEG_ATTR_DPL) >> 5;
+        bool conforming = t.attr & SEG_TYPE_CONFORMING;
+        if (tdpl > e->cpl || (!call && !conforming && tdpl != e->cpl))
+            return fault_set(e, EXC_GP, true, d->cs & 0xfffc);
+        if (!(t.attr & SEG_ATTR_P))
+            return fault_set(e, EXC_NP, true, d->cs & 0xfffc);
+        d->cpl = conforming ? e->cpl : tdpl;
     }
-    if (!(n.attr & SEG_ATTR_P))
-        return fault_set(e, EXC_NP, true, err);
-    if (off > n.limit)
+    struct seg_cache t;
+    seg_cache_from_desc(&t, d->cs, d->desc);
+    if (d->eip > t.limit)
         return GP0(e);
     return true;
+}
+
+/* CALL through a gate to an inner level: the TSS stack, then the outer SS,
+ * ESP and the gate's parameters copied across (SDM 5.8.5). */
+static bool call_inner(struct emu *e, const struct far_dest *d, unsigned size)
+{
+    struct vm *vm = e->vm;
+    struct vcpu *c = &vm->cpu;
+    const struct seg_cache *tr = &c->tr;
+    uint32_t v[2], off = 4 + 8 * d->cpl;
+    if (!tr->valid || off + 7 > tr->limit)
+        return fault_set(e, EXC_TS, true, tr->sel & 0xfffc);
+    vm_read_linear(vm, tr->base + off, v, 8);
+    struct seg_cache old_ss = c->seg[SEG_SS];
+    uint32_t old_esp = *vm_gpr(vm, R_ESP);
+    uint32_t params[32];
+    for (unsigned i = 0; i < d->params; i++) {
+        params[i] = 0;
+        if (!seg_read(vm, SEG_SS, old_esp + i * size, &params[i], size, e->f))
+            return false;
+    }
+    uint16_t cs_sel = c->seg[SEG_CS].sel;
+    c->seg[SEG_CS].sel = (uint16_t)((cs_sel & ~3u) | d->cpl);
+    bool ok = seg_load(vm, SEG_SS, (uint16_t)v[1], e->f);
+    c->seg[SEG_CS].sel = cs_sel;
+    if (!ok) {
+        if (e->f->vector == EXC_GP)
+            e->f->vector = EXC_TS;
+        return false;
+    }
+    *vm_gpr(vm, R_ESP) = v[0];
+    bool pushed = push(e, old_ss.sel, size) && push(e, old_esp, size);
+    for (unsigned i = d->params; pushed && i > 0; i--)
+        pushed = push(e, params[i - 1], size);
+    pushed = pushed && push(e, cs_sel, size) && push(e, e->next, size);
+    if (!pushed) {
+        c->seg[SEG_SS] = old_ss;
+        seg_refresh_host(vm, SEG_SS);
+        *vm_gpr(vm, R_ESP) = old_esp;
+    }
+    return pushed;
 }
 
 static bool read_far_pointer(struct emu *e, const ZydisDecodedOperand *op, uint16_t *sel, uint32_t *off)
@@ -689,22 +791,29 @@ static bool emu_farbranch(struct emu *e)
 
     uint16_t sel;
     uint32_t off;
+    struct far_dest d;
     if (!read_far_pointer(e, &e->in.ops[0], &sel, &off))
         return false;
     if (size == 2)
         off &= 0xffff;
-    if (!far_target(e, sel, off, &desc))
+    bool call = m == ZYDIS_MNEMONIC_CALL;
+    if (!far_target(e, sel, off, call, &d))
         return false;
-    if (m == ZYDIS_MNEMONIC_CALL) {
+    if (d.via_gate)
+        size = d.gate32 ? 4 : 2;
+    if (call && d.cpl < e->cpl) {
+        if (!call_inner(e, &d, size))
+            return false;
+    } else if (call) {
         uint32_t saved_esp = *vm_gpr(vm, R_ESP);
         if (!push(e, c->seg[SEG_CS].sel, size) || !push(e, e->next, size)) {
             *vm_gpr(vm, R_ESP) = saved_esp;
             return false;
         }
     }
-    seg_load_cs(vm, sel, desc, e->cpl);
-    seg_set_accessed(vm, sel, &desc);
-    e->next = off;
+    seg_load_cs(vm, d.cs, d.desc, d.cpl);
+    seg_set_accessed(vm, d.cs, &d.desc);
+    e->next = d.eip;
     return true;
 }
 
@@ -900,6 +1009,8 @@ static bool fetch_decode(struct emu *e)
         e->in.zi.length = (uint8_t)(avail < 3 ? avail : 3);
         return UD(e);
     }
+    if (vm->cpu.cr0 & (CR0_TS | CR0_EM))
+        dbt_trap_fpu(&e->in);
     e->next = e->eip + e->in.zi.length;
     return true;
 }
@@ -1007,6 +1118,22 @@ bool emulate_insn(struct vm *vm, struct fault *f)
     case CO_BRANCH:
         ok = emu_branch(&e);
         break;
+    case CO_FPU: {
+        /* Translated as a callout because CR0.TS or EM was set (table 2-2). */
+        uint32_t cr0 = vm->cpu.cr0;
+        switch (dbt_fpu_use(&e.in)) {
+        case FPU_WAIT:
+            ok = (cr0 & CR0_TS) && (cr0 & CR0_MP) ? fault_set(&e, EXC_NM, false, 0) : true;
+            break;
+        case FPU_SIMD:
+            ok = fault_set(&e, (cr0 & CR0_EM) ? EXC_UD : EXC_NM, false, 0);
+            break;
+        default:
+            ok = fault_set(&e, EXC_NM, false, 0);
+            break;
+        }
+        break;
+    }
     default:
         /* WRPKRU, XSAVE and friends, MONITOR/MWAIT, RSM: features the
          * virtual CPU does not have. */
