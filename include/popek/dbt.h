@@ -104,12 +104,16 @@ struct tblock;
 
 struct tb_exit {
     uint32_t slot;            /* TC address of the rel32 field to patch */
+    uint32_t ic_key;          /* inline cache (RET): TC address of the imm32 holding -EIP, or 0 */
     uint32_t stub;            /* TC address of the unchained stub */
     uint32_t target_eip;
     struct tblock *to;        /* chained target or NULL */
     struct tblock *in_next;   /* next block in to's incoming list */
     uint8_t in_next_exit;
 };
+
+/* Bytes before tb->tc: the IBL prologue, `mov %gs:SCRATCH_ECX,%ecx`. */
+#define TB_IBL_PROLOGUE 7
 
 struct tblock {
     uint32_t eip, cs_base;
@@ -151,7 +155,8 @@ struct tcache {
     struct tb_map *maps;       /* map pool */
     uint32_t nmaps, max_maps;
     struct tblock *hash[TC_HASH_SIZE];
-    uint32_t stub_exit_chain, stub_exit_emulate, stub_exit_ibl_miss, stub_exit64, stub_exit_host;
+    uint32_t stub_exit_chain, stub_exit_emulate, stub_exit_ibl_miss, stub_ibl_empty;
+    uint32_t stub_exit64, stub_exit_host;
     uint32_t ibl_cs_base;      /* the CS base the IBL tables were filled under */
     bool ibl_fpu_trap;         /* and the CR0.TS/EM setting */
     struct dbt_stats stats;

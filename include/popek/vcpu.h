@@ -21,6 +21,8 @@
  *                             read-only while an interrupt is pending
  *   0x002000  vcpu_block
  *   0x003000  stubs           exit stubs (compat and 64-bit code), 4 KiB
+ *   0x004000  window          2 pages aliasing guest memory that guest segments
+ *                             cannot reach natively (page 0, the region itself)
  *   0x100000  IBL tables      indirect-branch lookup, one per privilege class
  *   0x200000  translation cache (tc_size bytes) up to 4 GiB
  */
@@ -128,6 +130,7 @@ enum {
 #define MON_BLOCK 0x002000u
 #define MON_STUBS 0x003000u
 #define MON_STUBS_SIZE 0x001000u
+#define MON_WINDOW 0x004000u   /* two pages: alias of guest memory for relocated accesses */
 #define MON_IBL 0x100000u
 #define MON_IBL_ENTRIES 65536u /* indexed by the low 16 bits of the target */
 #define MON_IBL_TABLES 2u      /* CPL 0 and CPL 3 */
@@ -136,7 +139,8 @@ enum {
 
 #ifndef __ASSEMBLER__
 /* One IBL entry: the target's EIP negated (so a flag-free LEA tests equality)
- * and the translation's address.  Empty entries point at the miss stub. */
+ * and the address of the translation's IBL prologue (which restores %ecx).
+ * Empty entries point at mon_stub_ibl_empty. */
 struct ibl_entry {
     uint32_t neg_eip;
     uint32_t tc;
@@ -160,7 +164,6 @@ struct ibl_entry {
 #define VB_EXIT_EIP 0x30
 #define VB_EXIT_ARG 0x34
 #define VB_SCRATCH 0x38      /* 4 x u32 */
-#define VB_IBL_JUMP 0x48     /* target of the IBL hit jump */
 #define VB_HOST_RSP 0x50
 #define VB_HOST_FSBASE 0x58
 #define VB_ENTRY_FAR 0x60    /* m16:32 far pointer used to enter the TC */
@@ -172,6 +175,7 @@ struct ibl_entry {
 #define VB_MON_GS 0x82       /* host selector of the monitor segment (base = mon_base) */
 #define VB_VM 0x88           /* struct vm * (host), for signal handlers */
 #define VB_IBL_HITS 0x90     /* IBL hits since the monitor last folded them into its stats */
+#define VB_RESUME_FS 0x94    /* FS selector the signal trampoline reloads on return */
 
 #define VB_SCRATCH_EAX (VB_SCRATCH + 0)
 #define VB_SCRATCH_ECX (VB_SCRATCH + 4)
@@ -187,8 +191,7 @@ struct vcpu_block {
     uint32_t exit_eip;
     uint32_t exit_arg;
     uint32_t scratch[4];
-    uint32_t ibl_jump;
-    uint32_t pad0;
+    uint32_t pad0[2];
     uint64_t host_rsp;
     uint64_t host_fsbase;
     uint32_t entry_far_off;
@@ -204,6 +207,7 @@ struct vcpu_block {
     uint32_t pad2;
     void *vm;
     uint32_t ibl_hits;
+    uint16_t resume_fs;
 };
 
 /* A segment register's hidden part, as loaded (SDM 3.4.3). */

@@ -74,6 +74,8 @@ struct vm {
     bool has_pending_fault;
     volatile int stop_signal;        /* SIGINT/SIGTERM/SIGHUP received */
     bool smc_step;                   /* single-stepping out of a block that wrote its own code */
+    bool reloc_step;                 /* single-stepping one access through temporary segments */
+    uint16_t reloc_saved_fs;         /* FS before the relocated step */
     void *altstack;
     FILE *log;
     struct boot_entry boot;
@@ -121,6 +123,7 @@ bool seg_set_accessed(struct vm *vm, uint16_t sel, uint64_t *desc);
 /* Load CS for a far transfer to `sel` (descriptor already checked). */
 void seg_load_cs(struct vm *vm, uint16_t sel, uint64_t desc, unsigned cpl);
 void seg_refresh_host(struct vm *vm, unsigned seg);
+uint16_t seg_temp_selector(struct vm *vm, unsigned host_seg, uint32_t base, bool writable);
 bool seg_check_limit(const struct seg_cache *sc, uint32_t off, uint32_t len);
 
 /* translate.c / tcache.c */

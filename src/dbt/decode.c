@@ -42,11 +42,13 @@ static bool has_reg_class(const struct dbt_insn *in, ZydisRegisterClass cls)
     return false;
 }
 
+/* Every memory operand but LEA-style address generation reaches memory:
+ * gathers and scatters (VSIB) and MPX's MIB operands do too. */
 static bool mem_through(const struct dbt_insn *in, ZydisRegister seg)
 {
     for (unsigned i = 0; i < in->zi.operand_count; i++)
         if (in->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
-            in->ops[i].mem.type == ZYDIS_MEMOP_TYPE_MEM && in->ops[i].mem.segment == seg)
+            in->ops[i].mem.type != ZYDIS_MEMOP_TYPE_AGEN && in->ops[i].mem.segment == seg)
             return true;
     return false;
 }
@@ -98,6 +100,14 @@ static enum dbt_class classify(struct dbt_insn *in, unsigned cpl)
     case ZYDIS_MNEMONIC_XSAVEOPT: case ZYDIS_MNEMONIC_XSAVES: case ZYDIS_MNEMONIC_XRSTOR:
     case ZYDIS_MNEMONIC_XRSTORS: case ZYDIS_MNEMONIC_MONITOR: case ZYDIS_MNEMONIC_MWAIT:
     case ZYDIS_MNEMONIC_RSM:
+    /* The host's IA32_TSC_AUX; the virtual CPU has neither (cpuid.c). */
+    case ZYDIS_MNEMONIC_RDTSCP: case ZYDIS_MNEMONIC_RDPID:
+    /* Zydis files these under conditional branches, but XEND has no target
+     * and XBEGIN's EIP-relative abort address cannot be copied. */
+    case ZYDIS_MNEMONIC_XBEGIN: case ZYDIS_MNEMONIC_XEND:
+    /* In VMX non-root operation (the host is itself a guest) these exit to
+     * the hypervisor at any CPL instead of raising #UD. */
+    case ZYDIS_MNEMONIC_VMCALL: case ZYDIS_MNEMONIC_VMMCALL: case ZYDIS_MNEMONIC_VMFUNC:
         return callout(in, CO_OTHER);
     case ZYDIS_MNEMONIC_CLI:
         return cpl == 0 ? DBT_CLI : callout(in, CO_FLAGS);

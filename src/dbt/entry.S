@@ -69,7 +69,8 @@ popek_enter:
  * interrupted code had.  Restore the host FS base before any C runs; before
  * returning to code that still runs on guest segments, reload the FS selector
  * it had (which reloads its base from the LDT: a segment-swap sequence may
- * have FS pointing at the guest's GS shadow).
+ * have FS pointing at the guest's GS shadow), or the one the handler put in
+ * vcpu_block.resume_fs instead.
  */
     .globl popek_signal_trampoline
     .type popek_signal_trampoline, @function
@@ -77,13 +78,14 @@ popek_signal_trampoline:
     push %rbx
     movl %fs, %ebx
     rdgsbase %rax
+    movw %bx, (MON_BLOCK + VB_RESUME_FS)(%rax)
     movq (MON_BLOCK + VB_HOST_FSBASE)(%rax), %rcx
     wrfsbase %rcx
     call popek_signal
     rdgsbase %rax
     cmpl $0, (MON_BLOCK + VB_IN_GUEST_FS)(%rax)
     je 1f
-    movl %ebx, %fs
+    movw (MON_BLOCK + VB_RESUME_FS)(%rax), %fs
 1:  pop %rbx
     ret
     .size popek_signal_trampoline, . - popek_signal_trampoline
@@ -92,7 +94,7 @@ popek_signal_trampoline:
 
     .section .rodata
     .globl mon_stubs_start, mon_stubs_end
-    .globl mon_stub_exit_chain, mon_stub_exit_emulate, mon_stub_exit_ibl_miss
+    .globl mon_stub_exit_chain, mon_stub_exit_emulate, mon_stub_exit_ibl_miss, mon_stub_ibl_empty
     .globl mon_stub_exit64, mon_stub_exit_host
 mon_stubs_start:
 
@@ -103,6 +105,9 @@ mon_stub_exit_chain:
 mon_stub_exit_emulate:
     movl $EXIT_EMULATE, B(VB_EXIT_REASON)
     ljmpl *B(VB_EXIT_FAR)
+/* An empty IBL entry: the lookup "hit" it and jumped here with %ecx used. */
+mon_stub_ibl_empty:
+    movl B(VB_SCRATCH_ECX), %ecx
 mon_stub_exit_ibl_miss:
     movl $EXIT_IBL_MISS, B(VB_EXIT_REASON)
     ljmpl *B(VB_EXIT_FAR)

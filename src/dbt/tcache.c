@@ -18,6 +18,7 @@
 
 extern const char mon_stubs_start[], mon_stubs_end[];
 extern const char mon_stub_exit_chain[], mon_stub_exit_emulate[], mon_stub_exit_ibl_miss[];
+extern const char mon_stub_ibl_empty[];
 extern const char mon_stub_exit64[], mon_stub_exit_host[];
 
 /* Average translated block, measured on the guest tests: ~40 bytes of code
@@ -47,7 +48,7 @@ void tcache_ibl_clear(struct vm *vm)
     for (unsigned cls = 0; cls < MON_IBL_TABLES; cls++) {
         struct ibl_entry *t = ibl_table(vm, cls);
         for (unsigned i = 0; i < MON_IBL_ENTRIES; i++)
-            t[i] = (struct ibl_entry){ 0, vm->tc.stub_exit_ibl_miss };
+            t[i] = (struct ibl_entry){ 0, vm->tc.stub_ibl_empty };
     }
     vm->tc.ibl_cs_base = vm->cpu.seg[SEG_CS].base;
     vm->tc.ibl_fpu_trap = vm->cpu.cr0 & (CR0_TS | CR0_EM);
@@ -73,6 +74,7 @@ int tcache_init(struct vm *vm)
     tc->stub_exit_chain = stub_addr(vm, mon_stub_exit_chain);
     tc->stub_exit_emulate = stub_addr(vm, mon_stub_exit_emulate);
     tc->stub_exit_ibl_miss = stub_addr(vm, mon_stub_exit_ibl_miss);
+    tc->stub_ibl_empty = stub_addr(vm, mon_stub_ibl_empty);
     tc->stub_exit64 = stub_addr(vm, mon_stub_exit64);
     tc->stub_exit_host = stub_addr(vm, mon_stub_exit_host);
     dbt_decoder_init(&tc->dec);
@@ -126,7 +128,7 @@ struct tblock *tcache_alloc_block(struct vm *vm, uint32_t worst_bytes, unsigned 
         tcache_flush(vm);
     struct tblock *tb = &tc->blocks[tc->nblocks];
     memset(tb, 0, sizeof(*tb));
-    tb->tc = tc->tc_next;
+    tb->tc = tc->tc_next + TB_IBL_PROLOGUE;
     tb->map = &tc->maps[tc->nmaps];
     tb->phys[0] = tb->phys[1] = ~0u;
     return tb;
@@ -159,6 +161,11 @@ void tcache_chain(struct vm *vm, struct tblock *from, unsigned exit, struct tblo
     struct tb_exit *e = &from->exits[exit];
     if (e->to || !from->valid || !to->valid)
         return;
+    if (e->ic_key) {
+        uint32_t key = -to->eip;
+        memcpy((void *)(uintptr_t)e->ic_key, &key, 4);
+        e->target_eip = to->eip;
+    }
     patch_rel32(e->slot, to->tc);
     e->to = to;
     e->in_next = to->in_head;
@@ -173,8 +180,8 @@ static void ibl_forget(struct vm *vm, const struct tblock *tb)
     if (tb->cpl != 0 && tb->cpl != 3)
         return;
     struct ibl_entry *e = &ibl_table(vm, tb->cpl == 3)[tb->eip & 0xffff];
-    if (e->tc == tb->tc)
-        *e = (struct ibl_entry){ 0, vm->tc.stub_exit_ibl_miss };
+    if (e->tc == tb->tc - TB_IBL_PROLOGUE)
+        *e = (struct ibl_entry){ 0, vm->tc.stub_ibl_empty };
 }
 
 void tcache_ibl_insert(struct vm *vm, const struct tblock *tb)
@@ -183,7 +190,8 @@ void tcache_ibl_insert(struct vm *vm, const struct tblock *tb)
         return;
     if (!tcache_ibl_valid(vm))
         tcache_ibl_clear(vm);
-    ibl_table(vm, tb->cpl == 3)[tb->eip & 0xffff] = (struct ibl_entry){ -tb->eip, tb->tc };
+    ibl_table(vm, tb->cpl == 3)[tb->eip & 0xffff] =
+        (struct ibl_entry){ -tb->eip, tb->tc - TB_IBL_PROLOGUE };
 }
 
 static void tblock_invalidate(struct vm *vm, struct tblock *tb)

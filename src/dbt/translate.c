@@ -133,25 +133,25 @@ static void emit_callout(struct xlate *x, uint32_t eip)
     e_jmp(&x->e, x->vm->tc.stub_exit_emulate);
 }
 
-static void emit_ibl(struct xlate *x)
+/* The IBL lookup; `site` is the RET inline cache slot to patch on a miss (0: none). */
+static void emit_ibl(struct xlate *x, uint32_t site)
 {
     struct emit *e = &x->e;
     uint32_t miss = x->vm->tc.stub_exit_ibl_miss;
     e_gs_store_reg(e, R_EAX, BLK(VB_EXIT_EIP));
-    if (!x->ibl_off) {
-        e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
-        e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
-        e_jmp(e, miss);
-        return;
+    if (x->ibl_off) {
+        e_bytes(e, (uint8_t[]){ 0x0f, 0xb7, 0xc8 }, 3);         /* movzwl %ax,%ecx */
+        e_bytes(e, (uint8_t[]){ GS, 0x8b, 0x0c, 0xcd }, 4);      /* mov off(,%ecx,8),%ecx */
+        e_u32(e, x->ibl_off);
+        e_bytes(e, (uint8_t[]){ 0x8d, 0x0c, 0x01 }, 3);          /* lea (%ecx,%eax),%ecx */
+        e_bytes(e, (uint8_t[]){ 0xe3, 7 + 7 + 11 + 5 }, 2);      /* jecxz hit */
     }
-    e_bytes(e, (uint8_t[]){ 0x0f, 0xb7, 0xc8 }, 3);             /* movzwl %ax,%ecx */
-    e_bytes(e, (uint8_t[]){ GS, 0x8b, 0x0c, 0xcd }, 4);          /* mov off(,%ecx,8),%ecx */
-    e_u32(e, x->ibl_off);
-    e_bytes(e, (uint8_t[]){ 0x8d, 0x0c, 0x01 }, 3);              /* lea (%ecx,%eax),%ecx */
-    e_bytes(e, (uint8_t[]){ 0xe3, 7 + 7 + 5 }, 2);               /* jecxz hit */
     e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
     e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    e_gs_store_imm(e, BLK(VB_EXIT_ARG), site);
     e_jmp(e, miss);
+    if (!x->ibl_off)
+        return;
     /* hit: */
     if (x->vm->cfg.stats) {
         /* Count without touching the flags: load, LEA, store. */
@@ -162,11 +162,8 @@ static void emit_ibl(struct xlate *x)
     e_bytes(e, (uint8_t[]){ 0x0f, 0xb7, 0xc8 }, 3);
     e_bytes(e, (uint8_t[]){ GS, 0x8b, 0x0c, 0xcd }, 4);
     e_u32(e, x->ibl_off + 4);
-    e_gs_store_reg(e, R_ECX, BLK(VB_IBL_JUMP));
-    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
     e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
-    e_bytes(e, (uint8_t[]){ GS, 0xff, 0x25 }, 3);                /* jmp *%gs:IBL_JUMP */
-    e_u32(e, BLK(VB_IBL_JUMP));
+    e_bytes(e, (uint8_t[]){ 0xff, 0xe1 }, 2);                    /* jmp *%ecx: the IBL prologue restores %ecx */
 }
 
 /* JMP/CALL r/m32: the same ModRM addressing as MOV r/m32 -> %eax. */
@@ -187,19 +184,60 @@ static void emit_indirect(struct xlate *x, const struct dbt_insn *in, const uint
         e_u8(e, 0x68);                 /* push $return_eip */
         e_u32(e, eip + in->zi.length);
     }
-    emit_ibl(x);
+    emit_ibl(x, 0);
 }
 
+/*
+ * RET: a monomorphic inline cache in front of the IBL.  The cached return
+ * EIP (negated, patched by tcache_chain) is compared flag-free; a hit pops
+ * and takes a direct jump, chained like any block exit.  Until the first
+ * patch the jump goes to `fixup`, which undoes the pop and takes the IBL.
+ *
+ *       mov %ecx,%gs:SCRATCH_ECX
+ *       mov (%esp),%ecx             the only instruction that can fault
+ *       lea -CACHED(%ecx),%ecx
+ *       jecxz hit
+ *       mov %gs:SCRATCH_ECX,%ecx
+ *       jmp generic
+ * hit:  mov %gs:SCRATCH_ECX,%ecx
+ *       lea N(%esp),%esp
+ *       jmp <cached block | fixup>
+ * fixup: lea -N(%esp),%esp
+ * generic: <IBL lookup of (%esp)>
+ */
 static void emit_ret(struct xlate *x, const struct dbt_insn *in)
 {
     struct emit *e = &x->e;
     uint32_t pop = 4 + (in->zi.operand_count_visible ? (uint32_t)in->ops[0].imm.value.u : 0);
-    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
     e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_bytes(e, (uint8_t[]){ 0x8b, 0x0c, 0x24 }, 3);              /* mov (%esp),%ecx */
+    e_bytes(e, (uint8_t[]){ 0x8d, 0x89 }, 2);                    /* lea imm32(%ecx),%ecx */
+    uint32_t key = e->addr;
+    e_u32(e, 0);
+    e_bytes(e, (uint8_t[]){ 0xe3, 7 + 2 }, 2);                   /* jecxz hit */
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_bytes(e, (uint8_t[]){ 0xeb, 7 + 7 + 5 + 7 }, 2);           /* jmp generic */
+    /* hit: */
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_bytes(e, (uint8_t[]){ 0x8d, 0xa4, 0x24 }, 3);              /* lea pop(%esp),%esp */
+    e_u32(e, pop);
+    uint32_t slot = e_jmp(e, 0);
+    uint32_t fixup = e->addr;
+    e_bytes(e, (uint8_t[]){ 0x8d, 0xa4, 0x24 }, 3);              /* lea -pop(%esp),%esp */
+    e_u32(e, -pop);
+    /* generic: */
+    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
     e_bytes(e, (uint8_t[]){ 0x8b, 0x04, 0x24 }, 3);              /* mov (%esp),%eax */
     e_bytes(e, (uint8_t[]){ 0x8d, 0xa4, 0x24 }, 3);              /* lea pop(%esp),%esp */
     e_u32(e, pop);
-    emit_ibl(x);
+    emit_ibl(x, slot);
+
+    struct tb_exit *ex = &x->tb->exits[x->tb->nexits++];
+    ex->slot = slot;
+    ex->stub = fixup;
+    ex->ic_key = key;
+    int32_t rel = (int32_t)(fixup - (slot + 4));
+    memcpy((void *)(uintptr_t)slot, &rel, 4);
 }
 
 /* PUSHF at CPL 0: push the host flags, then replace the image's virtual bits
@@ -337,10 +375,11 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
     tb->cs_base = c->seg[SEG_CS].base;
     tb->cpl = (uint8_t)vcpu_cpl(c);
     tb->fpu_trap = c->cr0 & (CR0_TS | CR0_EM);
-    x.e.addr = tb->tc;
-    x.e.p = (uint8_t *)(uintptr_t)tb->tc;
+    x.e.addr = tb->tc - TB_IBL_PROLOGUE;
+    x.e.p = (uint8_t *)(uintptr_t)x.e.addr;
     x.ibl_off = tb->cpl == 0 ? MON_IBL : tb->cpl == 3 ? MON_IBL + MON_IBL_ENTRIES * 8 : 0;
 
+    e_gs_load_reg(&x.e, R_ECX, BLK(VB_SCRATCH_ECX)); /* IBL prologue, at tb->tc - 7 */
     e_poll(&x.e, MON_POLL_EXIT);
     uint32_t cur = eip;
     int irq_poll_in = -1; /* instructions left before the post-STI interrupt check */
@@ -460,6 +499,8 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
     /* Unchained stubs, one per exit. */
     for (unsigned i = 0; i < tb->nexits; i++) {
         struct tb_exit *ex = &tb->exits[i];
+        if (ex->ic_key)
+            continue; /* its stub is the inline sequence's own fixup */
         ex->stub = x.e.addr;
         e_gs_store_imm(&x.e, BLK(VB_EXIT_EIP), ex->target_eip);
         e_gs_store_imm(&x.e, BLK(VB_EXIT_ARG), ex->slot);

@@ -833,6 +833,12 @@ static bool emu_iret(struct emu *e)
         return unsupported(e, "return to virtual-8086 mode");
     if (!return_cs_ok(e, (uint16_t)cs, &desc))
         goto undo;
+    struct seg_cache n;
+    seg_cache_from_desc(&n, (uint16_t)cs, desc);
+    if ((size == 2 ? eip & 0xffff : eip) > n.limit) {
+        GP0(e);
+        goto undo;
+    }
     unsigned rpl = cs & 3;
     if (rpl > e->cpl && !return_outer(e, rpl, 0))
         goto undo;

@@ -153,10 +153,13 @@ static int parse_args(int argc, char **argv, struct vm_config *cfg)
     }
     if (!cfg->kernel)
         return bad("%s", "no kernel given (use -kernel FILE; try --help)");
-    if (access(cfg->kernel, R_OK) < 0)
-        return bad("cannot read kernel '%s'", cfg->kernel);
-    if (cfg->initrd && access(cfg->initrd, R_OK) < 0)
-        return bad("cannot read initrd '%s'", cfg->initrd);
+    const char *files[][2] = { { "kernel", cfg->kernel }, { "initrd", cfg->initrd } };
+    for (unsigned i = 0; i < 2; i++)
+        if (files[i][1] && access(files[i][1], R_OK) < 0) {
+            fprintf(stderr, "popek: cannot read %s '%s': %s\n", files[i][0], files[i][1],
+                    strerror(errno));
+            return 2;
+        }
     if ((uint64_t)cfg->ram_mb * (1u << 20) + cfg->tc_size + MON_TC >= GUEST_SPACE)
         return bad("%s", "guest RAM and translation cache do not fit in 4 GiB");
     return 0;
@@ -177,6 +180,10 @@ int main(int argc, char **argv)
     int err = vm_init(vm, &cfg);
     if (err) {
         fprintf(stderr, "popek: cannot create the virtual machine: %s\n", strerror(-err));
+        return 2;
+    }
+    if (cfg.log_file && !(vm->log = fopen(cfg.log_file, "w"))) {
+        fprintf(stderr, "popek: cannot write trace file '%s': %s\n", cfg.log_file, strerror(errno));
         return 2;
     }
     char lerr[LOADER_ERR_LEN] = "";

@@ -99,11 +99,16 @@ int vm_run(struct vm *vm)
             break;
         }
         case EXIT_IBL_MISS: {
+            uint32_t site = b->exit_arg;
+            uint64_t flushes = vm->tc.stats.flushes;
             c->eip = b->exit_eip;
             vm->tc.stats.ibl_misses++;
             struct tblock *to = block_at(vm, c->eip);
-            if (to)
+            if (to) {
                 tcache_ibl_insert(vm, to);
+                if (site && flushes == vm->tc.stats.flushes)
+                    chain_exit(vm, site, to);
+            }
             break;
         }
         case EXIT_SIGNAL:

@@ -24,7 +24,8 @@
 #include "popek/vm.h"
 
 #define LDT_MONITOR_SLOT 0
-#define LDT_FIRST_DYNAMIC 1
+#define LDT_TEMP_SLOT(seg) (1 + (seg)) /* one per segment register, see seg_temp_selector */
+#define LDT_FIRST_DYNAMIC (1 + SEG_COUNT)
 #define LDT_SLOTS 8192
 #define LDT_SEL(slot) ((uint16_t)(((slot) << 3) | 4 | 3))
 
@@ -176,6 +177,24 @@ static uint16_t host_selector(struct vm *vm, const struct seg_cache *sc, bool cs
     }
     ldt->slot[slot] = d;
     return LDT_SEL(slot);
+}
+
+/*
+ * A flat-limit data segment with the given base in the temporary slot of
+ * `host_seg`, for executing one instruction whose accesses the monitor has
+ * checked (signal.c): limits are no protection while it is loaded.
+ */
+uint16_t seg_temp_selector(struct vm *vm, unsigned host_seg, uint32_t base, bool writable)
+{
+    struct host_desc d = {
+        .base = base, .limit = 0xfffff, .contents = MODIFY_LDT_CONTENTS_DATA,
+        .read_only = !writable, .seg32 = true, .pages = true,
+    };
+    if (ldt_write(LDT_TEMP_SLOT(host_seg), &d)) {
+        vm_stop(vm, 3, "popek: modify_ldt failed for a temporary segment");
+        return 0;
+    }
+    return LDT_SEL(LDT_TEMP_SLOT(host_seg));
 }
 
 void seg_refresh_host(struct vm *vm, unsigned seg)

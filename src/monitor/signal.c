@@ -63,6 +63,7 @@ static void redirect_to_monitor(struct vm *vm, ucontext_t *uc, uint32_t eip, uin
     b->eflags = (uint32_t)g[REG_EFL] & EFLAGS_ARITH;
     b->exit_reason = EXIT_SIGNAL;
     b->in_guest_fs = 0;
+    vm->reloc_step = vm->smc_step = false;
     vm->cpu.eip = eip;
     g[REG_RIP] = vm->tc.stub_exit_host;
     g[REG_RSP] = (greg_t)b->host_rsp;
@@ -92,10 +93,33 @@ static void __attribute__((noreturn)) monitor_bug(int sig, siginfo_t *si, uconte
     abort();
 }
 
-/* The guest instruction at the fault: do its memory operands break the
- * guest's own segment limits?  Returns the vector to raise (#GP or #SS), or
- * 0 if only the monitor's truncation of the limit refused the access. */
-static int limit_fault_vector(struct vm *vm, ucontext_t *uc, uint32_t eip, uint8_t restore)
+static const ZydisRegister zy_seg[SEG_COUNT] = { ZYDIS_REGISTER_ES, ZYDIS_REGISTER_CS,
+    ZYDIS_REGISTER_SS, ZYDIS_REGISTER_DS, ZYDIS_REGISTER_FS, ZYDIS_REGISTER_GS };
+static const int uc_gpr[8] = { REG_RAX, REG_RCX, REG_RDX, REG_RBX,
+                               REG_RSP, REG_RBP, REG_RSI, REG_RDI };
+
+static int seg_of(ZydisRegister r)
+{
+    for (int s = 0; s < SEG_COUNT; s++)
+        if (zy_seg[s] == r)
+            return s;
+    return -1;
+}
+
+/* One memory access of the faulting instruction, in guest terms and in the
+ * host segment register translated code used for it. */
+struct access {
+    unsigned seg, host_seg;
+    uint32_t off, size;
+    bool write;
+};
+
+/* Decode the guest instruction at the fault and list its memory accesses
+ * with the offsets the guest registers give.  Translated code reaches the
+ * guest's GS and CS through FS (segment swap, translate.c) and every other
+ * segment through its own register.  -1 if undecodable. */
+static int fault_accesses(struct vm *vm, ucontext_t *uc, uint32_t eip, uint8_t restore,
+                          struct access acc[4])
 {
     greg_t *g = uc->uc_mcontext.gregs;
     const struct seg_cache *cs = &vm->cpu.seg[SEG_CS];
@@ -103,41 +127,141 @@ static int limit_fault_vector(struct vm *vm, ucontext_t *uc, uint32_t eip, uint8
     struct dbt_insn in;
     if (!vm_read_linear(vm, cs->base + eip, bytes, sizeof(bytes)) ||
         !dbt_decode(&vm->tc.dec, bytes, sizeof(bytes), vcpu_cpl(&vm->cpu), &in))
-        return EXC_GP;
-    static const ZydisRegister segs[SEG_COUNT] = { ZYDIS_REGISTER_ES, ZYDIS_REGISTER_CS,
-        ZYDIS_REGISTER_SS, ZYDIS_REGISTER_DS, ZYDIS_REGISTER_FS, ZYDIS_REGISTER_GS };
-    bool any_mem = false;
-    for (unsigned i = 0; i < in.zi.operand_count; i++) {
+        return -1;
+    ZydisRegisterContext ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    static const ZydisRegister r32[8] = { ZYDIS_REGISTER_EAX, ZYDIS_REGISTER_ECX,
+        ZYDIS_REGISTER_EDX, ZYDIS_REGISTER_EBX, ZYDIS_REGISTER_ESP, ZYDIS_REGISTER_EBP,
+        ZYDIS_REGISTER_ESI, ZYDIS_REGISTER_EDI };
+    for (unsigned r = 0; r < 8; r++)
+        ctx.values[r32[r]] = (uint32_t)g[uc_gpr[r]];
+    if (restore & TB_RESTORE_EAX)
+        ctx.values[ZYDIS_REGISTER_EAX] = vm->cpu.blk->scratch[0];
+    int n = 0;
+    for (unsigned i = 0; i < in.zi.operand_count && n < 4; i++) {
         const ZydisDecodedOperand *op = &in.ops[i];
         if (op->type != ZYDIS_OPERAND_TYPE_MEMORY || op->mem.type != ZYDIS_MEMOP_TYPE_MEM)
             continue;
-        any_mem = true;
-        ZydisRegisterContext ctx;
-        memset(&ctx, 0, sizeof(ctx));
-        static const ZydisRegister r32[8] = { ZYDIS_REGISTER_EAX, ZYDIS_REGISTER_ECX,
-            ZYDIS_REGISTER_EDX, ZYDIS_REGISTER_EBX, ZYDIS_REGISTER_ESP, ZYDIS_REGISTER_EBP,
-            ZYDIS_REGISTER_ESI, ZYDIS_REGISTER_EDI };
-        static const int regs[8] = { REG_RAX, REG_RCX, REG_RDX, REG_RBX,
-                                     REG_RSP, REG_RBP, REG_RSI, REG_RDI };
-        for (unsigned r = 0; r < 8; r++)
-            ctx.values[r32[r]] = (uint32_t)g[regs[r]];
-        if (restore & TB_RESTORE_EAX)
-            ctx.values[ZYDIS_REGISTER_EAX] = vm->cpu.blk->scratch[0];
         ZyanU64 ea = 0;
-        if (!ZYAN_SUCCESS(ZydisCalcAbsoluteAddressEx(&in.zi, op, eip, &ctx, &ea)))
-            return EXC_GP;
-        unsigned s;
-        for (s = 0; s < SEG_COUNT && segs[s] != op->mem.segment; s++)
-            ;
-        if (s == SEG_COUNT)
-            return EXC_GP;
+        int s = seg_of(op->mem.segment);
+        int hs = s == SEG_GS || s == SEG_CS ? SEG_FS : s;
+        if (s < 0 || !ZYAN_SUCCESS(ZydisCalcAbsoluteAddressEx(&in.zi, op, eip, &ctx, &ea)))
+            return -1;
+        /* Pushes and calls write below the stack pointer. */
         uint32_t size = op->size / 8 ? op->size / 8 : 1;
-        const struct seg_cache *sc = &vm->cpu.seg[s];
-        if (!sc->valid || !seg_check_limit(sc, (uint32_t)ea, size))
-            return s == SEG_SS ? EXC_SS : EXC_GP;
-        /* Push/pop and friends: implicit stack operands are in the list too. */
+        acc[n++] = (struct access){ (unsigned)s, (unsigned)hs, (uint32_t)ea, size,
+                                    (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) != 0 };
     }
-    return any_mem ? 0 : EXC_GP;
+    return n;
+}
+
+/* A segment register of the interrupted context. */
+static void set_host_seg(struct vm *vm, ucontext_t *uc, unsigned seg, uint16_t sel)
+{
+    greg_t *g = uc->uc_mcontext.gregs;
+    switch (seg) {
+    case SEG_DS:
+        __asm__ volatile("movw %0, %%ds" ::"r"(sel));
+        break;
+    case SEG_ES:
+        __asm__ volatile("movw %0, %%es" ::"r"(sel));
+        break;
+    case SEG_SS:
+        g[REG_CSGSFS] = (g[REG_CSGSFS] & ~((greg_t)0xffff << 48)) | ((greg_t)sel << 48);
+        break;
+    case SEG_FS:
+        vm->cpu.blk->resume_fs = sel;
+        break;
+    default:
+        break;
+    }
+}
+
+/*
+ * Execute the faulting instruction once, single-stepped, with temporary host
+ * segments that reach what the guest's segments reach: the monitor truncated
+ * their limits (or could not represent them: expand-down, wrap-around), and
+ * the accesses have been checked against the guest's own limits.  Targets the
+ * guest cannot map natively (page 0, the monitor region) go through the
+ * monitor's two-page window onto the same guest memory.
+ */
+static bool relocate_step(struct vm *vm, ucontext_t *uc, const struct access *acc, int n)
+{
+    uint8_t *window = (uint8_t *)(uintptr_t)(vm->mon_base + MON_WINDOW);
+    bool window_used = false;
+    uint32_t window_page = 0;
+    vm->reloc_saved_fs = vm->cpu.blk->resume_fs;
+    for (int i = 0; i < n; i++) {
+        const struct seg_cache *sc = &vm->cpu.seg[acc[i].seg];
+        uint32_t lin = sc->base + acc[i].off, base = sc->base;
+        bool direct = lin >= PAGE_SIZE && lin + acc[i].size - 1 >= lin &&
+                      lin + acc[i].size - 1 < vm->mon_base;
+        if (!direct) {
+            uint32_t page = lin & PAGE_MASK;
+            if (window_used && page != window_page)
+                return false;
+            for (unsigned p = 0; p < 2 && !window_used; p++) {
+                uint32_t gpa = page + p * PAGE_SIZE; /* paging off */
+                if (!guest_ram_contains(&vm->ram, gpa, PAGE_SIZE))
+                    return p == 1 && lin + acc[i].size <= page + PAGE_SIZE;
+                if (mmap(window + p * PAGE_SIZE, PAGE_SIZE, PROT_READ | PROT_WRITE,
+                         MAP_SHARED | MAP_FIXED, vm->ram.memfd, gpa) == MAP_FAILED)
+                    return false;
+            }
+            window_used = true;
+            window_page = page;
+            base = (uint32_t)(uintptr_t)window + (lin & ~PAGE_MASK) - acc[i].off;
+        }
+        bool writable = (sc->attr & SEG_TYPE_WRITABLE) && !(sc->attr & SEG_TYPE_CODE);
+        set_host_seg(vm, uc, acc[i].host_seg,
+                     seg_temp_selector(vm, acc[i].host_seg, base, writable));
+    }
+    vm->reloc_step = true;
+    uc->uc_mcontext.gregs[REG_EFL] |= EFLAGS_TF;
+    return true;
+}
+
+static void relocate_done(struct vm *vm, ucontext_t *uc)
+{
+    struct vcpu_block *b = vm->cpu.blk;
+    set_host_seg(vm, uc, SEG_DS, b->host_sel[SEG_DS]);
+    set_host_seg(vm, uc, SEG_ES, b->host_sel[SEG_ES]);
+    set_host_seg(vm, uc, SEG_SS, b->host_sel[SEG_SS]);
+    b->resume_fs = vm->reloc_saved_fs;
+    uc->uc_mcontext.gregs[REG_EFL] &= ~(greg_t)EFLAGS_TF;
+    vm->reloc_step = false;
+}
+
+/* #GP or #SS (or #PF on page 0) from a guest memory access: either the guest
+ * broke its own segment limits, or only the monitor's shadow refused it. */
+static void handle_access_fault(struct vm *vm, ucontext_t *uc, struct tblock *tb,
+                                const struct tb_map *m)
+{
+    uint32_t eip = tb->eip + m->eip_off;
+    struct access acc[4];
+    int n = fault_accesses(vm, uc, eip, m->restore, acc);
+    if (n <= 0) {
+        raise_guest(vm, uc, m, tb, EXC_GP, true, 0);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const struct seg_cache *sc = &vm->cpu.seg[acc[i].seg];
+        uint16_t type = sc->attr & SEG_ATTR_TYPE;
+        bool code = type & SEG_TYPE_CODE;
+        bool denied = acc[i].write ? code || !(type & SEG_TYPE_WRITABLE)
+                                   : code && !(type & SEG_TYPE_READABLE);
+        if (!sc->valid || denied || !seg_check_limit(sc, acc[i].off, acc[i].size)) {
+            raise_guest(vm, uc, m, tb, acc[i].seg == SEG_SS ? EXC_SS : EXC_GP, true, 0);
+            return;
+        }
+    }
+    /* Faulting again under the relocated segments: the guest's own access is
+     * at fault after all (e.g. a read-only page). */
+    if (!vm->reloc_step && relocate_step(vm, uc, acc, n))
+        return;
+    vm_stop(vm, 3, "popek: guest access at eip %08x to memory the monitor cannot alias "
+            "(MMIO or accesses on several pages are not supported yet)", eip);
+    redirect_to_monitor(vm, uc, eip, m->restore);
 }
 
 static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, struct tblock *tb,
@@ -164,7 +288,11 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
         return;
     }
     uint32_t gpa = (uint32_t)addr; /* paging off */
-    if (!guest_ram_contains(&vm->ram, gpa, 1) || addr < PAGE_SIZE) {
+    if (addr < PAGE_SIZE && guest_ram_contains(&vm->ram, gpa, 1)) {
+        handle_access_fault(vm, uc, tb, m); /* page 0 can never be shadowed */
+        return;
+    }
+    if (!guest_ram_contains(&vm->ram, gpa, 1)) {
         vm_stop(vm, 3, "popek: guest access to physical address %08x at eip %08x needs "
                 "emulation (MMIO and page 0 are not supported yet)", gpa, eip);
         redirect_to_monitor(vm, uc, eip, m->restore);
@@ -227,6 +355,10 @@ void popek_signal(int sig, siginfo_t *si, void *ucv)
     vm_log(vm, LOG_FAULT, "fault: sig %d trap %u err %llx addr %p tc %08llx guest %08x\n", sig,
            trapno, (unsigned long long)g[REG_ERR], si->si_addr, (unsigned long long)rip, eip);
 
+    if (sig == SIGTRAP && vm->reloc_step) {
+        relocate_done(vm, uc);
+        return;
+    }
     if (sig == SIGTRAP && vm->smc_step) {
         /* Single-stepped past a self-modifying write; stop at the next guest
          * instruction boundary. */
@@ -241,17 +373,9 @@ void popek_signal(int sig, siginfo_t *si, void *ucv)
         handle_page_fault(vm, si, uc, tb, m);
         return;
     case EXC_GP:
-    case EXC_SS: {
-        int vec = limit_fault_vector(vm, uc, eip, m->restore);
-        if (!vec) {
-            vm_stop(vm, 3, "popek: guest access at eip %08x reaches the monitor region "
-                    "(%08x and up); emulating it is not supported yet", eip, vm->mon_base);
-            redirect_to_monitor(vm, uc, eip, m->restore);
-            return;
-        }
-        raise_guest(vm, uc, m, tb, (uint8_t)vec, true, 0);
+    case EXC_SS:
+        handle_access_fault(vm, uc, tb, m);
         return;
-    }
     case EXC_DE:
     case EXC_UD:
     case EXC_BR:

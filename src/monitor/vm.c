@@ -27,7 +27,6 @@ _Static_assert(offsetof(struct vcpu_block, exit_reason) == VB_EXIT_REASON, "VB_E
 _Static_assert(offsetof(struct vcpu_block, exit_eip) == VB_EXIT_EIP, "VB_EXIT_EIP");
 _Static_assert(offsetof(struct vcpu_block, exit_arg) == VB_EXIT_ARG, "VB_EXIT_ARG");
 _Static_assert(offsetof(struct vcpu_block, scratch) == VB_SCRATCH, "VB_SCRATCH");
-_Static_assert(offsetof(struct vcpu_block, ibl_jump) == VB_IBL_JUMP, "VB_IBL_JUMP");
 _Static_assert(offsetof(struct vcpu_block, host_rsp) == VB_HOST_RSP, "VB_HOST_RSP");
 _Static_assert(offsetof(struct vcpu_block, host_fsbase) == VB_HOST_FSBASE, "VB_HOST_FSBASE");
 _Static_assert(offsetof(struct vcpu_block, entry_far_off) == VB_ENTRY_FAR, "VB_ENTRY_FAR");
@@ -39,6 +38,7 @@ _Static_assert(offsetof(struct vcpu_block, exit_far_off) == VB_EXIT_FAR, "VB_EXI
 _Static_assert(offsetof(struct vcpu_block, mon_gs) == VB_MON_GS, "VB_MON_GS");
 _Static_assert(offsetof(struct vcpu_block, vm) == VB_VM, "VB_VM");
 _Static_assert(offsetof(struct vcpu_block, ibl_hits) == VB_IBL_HITS, "VB_IBL_HITS");
+_Static_assert(offsetof(struct vcpu_block, resume_fs) == VB_RESUME_FS, "VB_RESUME_FS");
 _Static_assert(sizeof(struct vcpu_block) <= MON_STUBS - MON_BLOCK, "vcpu_block fits its page");
 _Static_assert(MON_IBL + MON_IBL_TABLES * MON_IBL_ENTRIES * sizeof(struct ibl_entry) <= MON_TC,
                "IBL tables fit below the TC");
@@ -133,8 +133,6 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
     memset(vm, 0, sizeof(*vm));
     vm->cfg = *cfg;
     vm->log = stderr;
-    if (cfg->log_file && !(vm->log = fopen(cfg->log_file, "w")))
-        return -errno;
     if ((err = guest_ram_init(&vm->ram, cfg->ram_mb << 20)) || (err = shadow_init(&vm->shadow)) ||
         (err = monitor_region_init(vm)) || (err = segments_init(vm)))
         return err;

@@ -54,11 +54,6 @@ void ldt_set(unsigned index, uint32_t base, uint32_t limit, uint8_t access, uint
     ldt[index] = desc_make(base, limit, access, flags);
 }
 
-void gdt_clear(unsigned index)
-{
-    gdt[index] = 0;
-}
-
 uint64_t gdt_get_raw(unsigned index)
 {
     return ((volatile uint64_t *)gdt)[index];
@@ -122,7 +117,6 @@ static void pic_mask_all(void)
     outb(PIC2_DATA, 0xFF);
 }
 
-void rt_init(void);
 void rt_init(void)
 {
     memset(gdt, 0, GDT_ENTRIES * 8);
@@ -189,7 +183,6 @@ void trap_print(const char *name, const void *fault_label)
     printf(" eip=fault%c%d\n", delta < 0 ? '-' : '+', delta < 0 ? -delta : delta);
 }
 
-void trap_dispatch(struct trap_frame *f);
 void trap_dispatch(struct trap_frame *f)
 {
     if (trap_handlers[f->vector]) {

@@ -165,7 +165,6 @@ struct tss32 {
 /* Fill GDT entry `index` (selector index*8) / an LDT entry. */
 void gdt_set(unsigned index, uint32_t base, uint32_t limit, uint8_t access, uint8_t flags);
 void ldt_set(unsigned index, uint32_t base, uint32_t limit, uint8_t access, uint8_t flags);
-void gdt_clear(unsigned index);
 /* Raw 64-bit descriptor access for tests that look at what the CPU wrote. */
 uint64_t gdt_get_raw(unsigned index);
 void gdt_set_raw(unsigned index, uint64_t desc);
@@ -259,6 +258,10 @@ int memcmp(const void *a, const void *b, size_t n);
 
 /* Each kernel provides this; returning ends the run with exit code 0. */
 void kmain(void);
+
+/* Entry points called from crt0.S and isr.S. */
+void rt_init(void);
+void trap_dispatch(struct trap_frame *f);
 
 #endif /* __ASSEMBLER__ */
 #endif /* GUEST_H */

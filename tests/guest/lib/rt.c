@@ -57,8 +57,16 @@ static void put_num(uint32_t v, unsigned base, int neg, unsigned width, char pad
         buf[len++] = "0123456789abcdef"[v % base];
         v /= base;
     } while (v);
-    if (neg)
-        buf[len++] = '-';
+    if (neg) {
+        if (pad == '0') {
+            serial_putc('-');
+            (*n)++;
+            if (width)
+                width--;
+        } else {
+            buf[len++] = '-';
+        }
+    }
     for (; width > len; width--) {
         serial_putc(pad);
         (*n)++;
