@@ -119,6 +119,7 @@ struct tblock {
     uint32_t eip, cs_base;
     uint8_t cpl;
     bool fpu_trap;            /* translated with CR0.TS or CR0.EM set */
+    bool global;              /* all its code came through global mappings (or paging off) */
     bool valid;
     uint32_t tc;              /* TC address of the block entry */
     uint32_t tc_end;          /* end of its code (before stubs) */
@@ -130,7 +131,18 @@ struct tblock {
     struct tblock *hash_next;
     struct tblock *in_head;   /* blocks chained to this one */
     uint8_t in_head_exit;
+    struct tblock *lpage_next; /* next block starting on the same linear page */
 };
+
+/* A chain or IBL entry that depends on non-global mappings: undone when the
+ * guest changes address space (CR3 write), like a non-global TLB entry. */
+struct volatile_link {
+    struct tblock *from;      /* NULL: an IBL entry, `exit` unused */
+    uint8_t exit;
+    uint32_t ibl_index;       /* for IBL entries: table * MON_IBL_ENTRIES + index */
+};
+#define TC_VOLATILE_MAX 16384
+#define TC_LPAGE_HASH 4096u
 
 struct dbt_stats {
     uint64_t blocks_translated;
@@ -157,6 +169,9 @@ struct tcache {
     struct tblock *hash[TC_HASH_SIZE];
     uint32_t stub_exit_chain, stub_exit_emulate, stub_exit_ibl_miss, stub_ibl_empty;
     uint32_t stub_exit64, stub_exit_host;
+    struct tblock *lpage_hash[TC_LPAGE_HASH]; /* blocks by linear page of their start */
+    struct volatile_link *volatile_links;
+    uint32_t nvolatile;
     uint32_t ibl_cs_base;      /* the CS base the IBL tables were filled under */
     bool ibl_fpu_trap;         /* and the CR0.TS/EM setting */
     struct dbt_stats stats;

@@ -66,24 +66,75 @@ static inline void guest_ram_set_code(struct guest_ram *ram, uint32_t gpa, bool 
 }
 
 /*
- * The shadow: which guest linear pages are currently mapped in the low 4 GiB.
- * While guest paging is off linear == physical, so a code page's only alias
- * is its own address.
+ * The shadow: the host page tables of the low 4 GiB, managed with mmap.
+ *
+ * It behaves like an unbounded TLB, which makes it architecturally exact
+ * without tracing the guest's page tables: x86 lets a TLB keep any entry
+ * until INVLPG, a CR3 write (non-global entries) or a paging-mode change, and
+ * never caches not-present entries, so a mapping made on a hidden fault from
+ * the guest's tables at that moment stays valid until one of those events,
+ * which drop it here.  Pages holding translated code are the one thing traced:
+ * their every linear alias (found through the reverse map) is read-only.
+ *
+ * Supervisor-only guest pages carry protection key `pkey_sup`, which PKRU
+ * denies while the guest runs at CPL 3.
  */
+#define SHADOW_PAGES (GUEST_SPACE / PAGE_SIZE)
+
 struct shadow {
-    uint8_t *mapped; /* one bit per linear page */
+    uint8_t *mapped;    /* one bit per linear page: mapped from the memfd */
+    uint8_t *global;    /* one bit per linear page: from a global guest mapping */
+    uint8_t *wp0;       /* one bit per linear page: writable only because CR0.WP=0 */
+    /* Reverse map, physical frame -> linear pages mapping it: a list per frame. */
+    uint32_t *rmap_head;   /* per frame: entry index + 1, 0 = empty */
+    uint32_t *rmap_next;   /* per linear page: next entry + 1 */
+    uint32_t *rmap_frame;  /* per linear page: the frame it maps */
+    int pkey_sup;
     uint64_t hidden_faults;
 };
 
-int shadow_init(struct shadow *sh);
+int shadow_init(struct shadow *sh, const struct guest_ram *ram);
 void shadow_destroy(struct shadow *sh);
-/* Map guest frame gpa at linear (read-only if !writable or gpa holds code). */
+bool shadow_is_mapped(const struct shadow *sh, uint32_t linear);
+/* Map guest frame gpa at linear: read-only if !writable or gpa holds code;
+ * supervisor pages get the supervisor protection key. */
 int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32_t gpa,
-               bool writable);
-/* Drop every mapping (back to the PROT_NONE reservation). */
-void shadow_unmap_all(struct shadow *sh);
-/* A page of RAM now holds translated code (or no longer does): make every
- * linear alias of it read-only (or writable again). */
+               bool writable, bool user, bool global);
+void shadow_unmap_page(struct shadow *sh, uint32_t linear);
+/* Drop every mapping, or every non-global one (a CR3 write). */
+void shadow_unmap_all(struct shadow *sh, bool keep_global);
+/* A page of RAM now holds translated code (or no longer does). */
 void shadow_set_code(struct shadow *sh, struct guest_ram *ram, uint32_t gpa, bool code);
+
+/* ---- the guest page walker (paging.c): 2-level 32-bit paging, 4 KiB and 4 MiB pages ---- */
+
+#define PTE_P 0x001u
+#define PTE_W 0x002u
+#define PTE_U 0x004u
+#define PTE_A 0x020u
+#define PTE_D 0x040u
+#define PTE_PS 0x080u
+#define PTE_G 0x100u
+
+#define PFERR_P 0x1u   /* #PF error code: protection violation (else not present) */
+#define PFERR_W 0x2u   /* write access */
+#define PFERR_U 0x4u   /* user-mode access */
+
+struct walk {
+    uint32_t gpa;      /* the translated physical address */
+    bool writable, user, global;
+    bool dirty;        /* the leaf's D bit after the walk */
+};
+
+struct paging_mode {
+    uint32_t cr3;
+    bool pse, pge, wp;
+};
+
+/* Translate `lin` for an access (PFERR_W, PFERR_U bits), setting A (and D on
+ * writes) as the CPU does.  False with the #PF error code in *err if the
+ * guest's tables refuse it. */
+bool paging_walk(struct guest_ram *ram, const struct paging_mode *m, uint32_t lin,
+                 uint32_t access, struct walk *w, uint32_t *err);
 
 #endif

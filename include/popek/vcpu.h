@@ -176,6 +176,7 @@ struct ibl_entry {
 #define VB_VM 0x88           /* struct vm * (host), for signal handlers */
 #define VB_IBL_HITS 0x90     /* IBL hits since the monitor last folded them into its stats */
 #define VB_RESUME_FS 0x94    /* FS selector the signal trampoline reloads on return */
+#define VB_PKRU 0x98         /* PKRU for the guest's CPL: supervisor pages denied at CPL 3 */
 
 #define VB_SCRATCH_EAX (VB_SCRATCH + 0)
 #define VB_SCRATCH_ECX (VB_SCRATCH + 4)
@@ -208,6 +209,8 @@ struct vcpu_block {
     void *vm;
     uint32_t ibl_hits;
     uint16_t resume_fs;
+    uint16_t pad3;
+    uint32_t pkru;
 };
 
 /* A segment register's hidden part, as loaded (SDM 3.4.3). */

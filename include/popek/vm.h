@@ -61,6 +61,7 @@ struct vm {
     struct tcache tc;
     uint32_t mon_base, mon_size;
     struct host_ldt *ldt;            /* host LDT slots (segments.c) */
+    uint32_t host_pkru;              /* PKRU as the process started */
     struct platform_ctl ctl;
     struct iobus io;
     struct uart16550 uart;
@@ -71,11 +72,13 @@ struct vm {
     struct resetcf9 cf9;
     struct vm_stats stats;
     struct fault pending_fault;      /* raised by a host fault, delivered by the run loop */
+    struct fault mem_fault;          /* the #PF of the last failed vm_read/write_linear */
     bool has_pending_fault;
     volatile int stop_signal;        /* SIGINT/SIGTERM/SIGHUP received */
     bool smc_step;                   /* single-stepping out of a block that wrote its own code */
     bool reloc_step;                 /* single-stepping one access through temporary segments */
     uint16_t reloc_saved_fs;         /* FS before the relocated step */
+    uint32_t wp0_step_page;          /* mapped writable for one step (CR0.WP=0), or 0 */
     void *altstack;
     FILE *log;
     struct boot_entry boot;
@@ -103,7 +106,22 @@ void vm_print_stats(struct vm *vm, FILE *f);
 /* run.c */
 int vm_run(struct vm *vm);
 
-/* gmem.c: guest memory as the CPU sees it (linear addresses, segments). */
+/* gmem.c: guest memory as the CPU sees it (linear addresses, segments).
+ * vm_read_linear/vm_write_linear are supervisor accesses; on a #PF they
+ * return false and leave the fault in vm->mem_fault (CR2 already set). */
+struct paging_mode vm_paging_mode(const struct vm *vm);
+/* Up to 15 code bytes at CS:eip within the CS limit, and the frames they came
+ * from.  If fewer came back, `f` says why (#GP past the limit, #PF). */
+struct fetch {
+    uint8_t bytes[15];
+    unsigned n;
+    uint32_t phys[2];   /* frame of the first byte, and of the second page if any */
+    bool global;        /* every page came from a global mapping (or paging is off) */
+    bool faulted;
+    struct fault f;
+};
+unsigned vm_fetch(struct vm *vm, uint32_t eip, struct fetch *out);
+bool vm_translate(struct vm *vm, uint32_t lin, uint32_t access, struct walk *w, struct fault *f);
 bool vm_read_linear(struct vm *vm, uint32_t lin, void *buf, uint32_t len);
 bool vm_write_linear(struct vm *vm, uint32_t lin, const void *buf, uint32_t len);
 /* Segment-checked access; on failure *f holds #GP(0) or #SS(0). */
@@ -142,6 +160,8 @@ struct tblock *tcache_find_by_tc(struct vm *vm, uint32_t tc_addr);
 /* Map a TC address inside tb to the guest instruction it belongs to. */
 const struct tb_map *tcache_map_tc(const struct tblock *tb, uint32_t tc_addr);
 void tcache_invalidate_phys(struct vm *vm, uint32_t gpa);
+void tcache_address_space_changed(struct vm *vm);
+void tcache_invalidate_linear_page(struct vm *vm, uint32_t lin);
 void tcache_ibl_clear(struct vm *vm);
 bool tcache_ibl_valid(const struct vm *vm);
 

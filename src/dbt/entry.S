@@ -43,6 +43,10 @@ popek_enter:
     movq %rsp, B(VB_HOST_RSP)
     rdfsbase %rax
     movq %rax, B(VB_HOST_FSBASE)
+    movl B(VB_PKRU), %eax
+    xorl %ecx, %ecx
+    xorl %edx, %edx
+    wrpkru
     movl B(VB_EFLAGS), %eax
     andl $EFLAGS_ARITH, %eax
     orl $(EFLAGS_IF | EFLAGS_FIXED), %eax

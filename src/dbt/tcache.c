@@ -68,8 +68,9 @@ int tcache_init(struct vm *vm)
     tc->max_blocks = (tc->tc_end - tc->tc_start) / TC_BYTES_PER_BLOCK;
     tc->max_maps = tc->max_blocks * MAPS_PER_BLOCK;
     tc->blocks = calloc(tc->max_blocks, sizeof(*tc->blocks));
+    tc->volatile_links = calloc(TC_VOLATILE_MAX, sizeof(*tc->volatile_links));
     tc->maps = calloc(tc->max_maps, sizeof(*tc->maps));
-    if (!tc->blocks || !tc->maps)
+    if (!tc->blocks || !tc->maps || !tc->volatile_links)
         return -1;
     tc->stub_exit_chain = stub_addr(vm, mon_stub_exit_chain);
     tc->stub_exit_emulate = stub_addr(vm, mon_stub_exit_emulate);
@@ -86,6 +87,7 @@ void tcache_destroy(struct vm *vm)
 {
     free(vm->tc.blocks);
     free(vm->tc.maps);
+    free(vm->tc.volatile_links);
     vm->tc.blocks = NULL;
     vm->tc.maps = NULL;
 }
@@ -106,8 +108,33 @@ void tcache_flush(struct vm *vm)
     tc->nmaps = 0;
     tc->tc_next = tc->tc_start;
     memset(tc->hash, 0, sizeof(tc->hash));
+    memset(tc->lpage_hash, 0, sizeof(tc->lpage_hash));
+    tc->nvolatile = 0;
     tcache_ibl_clear(vm);
     tc->stats.flushes++;
+}
+
+static unsigned lpage_hash(uint32_t lin)
+{
+    return (lin >> 12) & (TC_LPAGE_HASH - 1);
+}
+
+/* With paging on, a block is only valid where its linear pages still map
+ * the frames it was translated from (the translation is keyed by both). */
+static bool frames_match(struct vm *vm, const struct tblock *tb)
+{
+    if (!(vm->cpu.cr0 & CR0_PG))
+        return true;
+    uint32_t lin = tb->cs_base + tb->eip;
+    for (unsigned p = 0; p < 2 && tb->phys[p] != ~0u; p++) {
+        struct walk w;
+        struct fault f;
+        uint32_t at = p ? (lin & PAGE_MASK) + PAGE_SIZE : lin;
+        if (!vm_translate(vm, at, vcpu_cpl(&vm->cpu) == 3 ? PFERR_U : 0, &w, &f) ||
+            (w.gpa & PAGE_MASK) != tb->phys[p])
+            return false;
+    }
+    return true;
 }
 
 struct tblock *tcache_lookup(struct vm *vm, uint32_t eip)
@@ -115,9 +142,18 @@ struct tblock *tcache_lookup(struct vm *vm, uint32_t eip)
     const struct vcpu *c = &vm->cpu;
     for (struct tblock *tb = vm->tc.hash[tc_hash(eip)]; tb; tb = tb->hash_next)
         if (tb->eip == eip && tb->cs_base == c->seg[SEG_CS].base && tb->cpl == vcpu_cpl(c) &&
-            tb->fpu_trap == !!(c->cr0 & (CR0_TS | CR0_EM)))
+            tb->fpu_trap == !!(c->cr0 & (CR0_TS | CR0_EM)) && frames_match(vm, tb))
             return tb;
     return NULL;
+}
+
+static void add_volatile(struct vm *vm, struct volatile_link l)
+{
+    struct tcache *tc = &vm->tc;
+    if (tc->nvolatile == TC_VOLATILE_MAX)
+        tcache_flush(vm); /* rare: simpler than growing */
+    else
+        tc->volatile_links[tc->nvolatile++] = l;
 }
 
 struct tblock *tcache_alloc_block(struct vm *vm, uint32_t worst_bytes, unsigned worst_maps)
@@ -144,6 +180,9 @@ void tcache_commit_block(struct vm *vm, struct tblock *tb, uint32_t end)
     unsigned h = tc_hash(tb->eip);
     tb->hash_next = tc->hash[h];
     tc->hash[h] = tb;
+    unsigned lh = lpage_hash(tb->cs_base + tb->eip);
+    tb->lpage_next = tc->lpage_hash[lh];
+    tc->lpage_hash[lh] = tb;
     for (unsigned p = 0; p < 2; p++)
         if (tb->phys[p] != ~0u)
             shadow_set_code(&vm->shadow, &vm->ram, tb->phys[p], true);
@@ -168,6 +207,13 @@ void tcache_chain(struct vm *vm, struct tblock *from, unsigned exit, struct tblo
     }
     patch_rel32(e->slot, to->tc);
     e->to = to;
+    /* A jump within the source's first linear page lands on a frame the
+     * source's own validity vouches for; global-to-global survives CR3
+     * writes as global TLB entries do; anything else is volatile. */
+    uint32_t from_page = (from->cs_base + from->eip) & PAGE_MASK;
+    bool same_page = ((to->cs_base + to->eip) & PAGE_MASK) == from_page && to->phys[1] == ~0u;
+    if ((vm->cpu.cr0 & CR0_PG) && !same_page && !(from->global && to->global))
+        add_volatile(vm, (struct volatile_link){ from, (uint8_t)exit, 0 });
     e->in_next = to->in_head;
     e->in_next_exit = to->in_head_exit;
     to->in_head = from;
@@ -190,8 +236,70 @@ void tcache_ibl_insert(struct vm *vm, const struct tblock *tb)
         return;
     if (!tcache_ibl_valid(vm))
         tcache_ibl_clear(vm);
-    ibl_table(vm, tb->cpl == 3)[tb->eip & 0xffff] =
-        (struct ibl_entry){ -tb->eip, tb->tc - TB_IBL_PROLOGUE };
+    unsigned cls = tb->cpl == 3;
+    ibl_table(vm, cls)[tb->eip & 0xffff] = (struct ibl_entry){ -tb->eip, tb->tc - TB_IBL_PROLOGUE };
+    if ((vm->cpu.cr0 & CR0_PG) && !tb->global)
+        add_volatile(vm, (struct volatile_link){ NULL, 0, cls * MON_IBL_ENTRIES + (tb->eip & 0xffff) });
+}
+
+static void unchain_exit(struct tblock *from, unsigned exit)
+{
+    struct tb_exit *e = &from->exits[exit];
+    struct tblock *to = e->to;
+    if (!to)
+        return;
+    patch_rel32(e->slot, e->stub);
+    e->to = NULL;
+    /* Out of the target's incoming list. */
+    struct tblock **pf = &to->in_head;
+    uint8_t *pe = &to->in_head_exit;
+    while (*pf) {
+        struct tb_exit *ex = &(*pf)->exits[*pe];
+        if (*pf == from && *pe == exit) {
+            *pf = ex->in_next;
+            *pe = ex->in_next_exit;
+            return;
+        }
+        pf = &ex->in_next;
+        pe = &ex->in_next_exit;
+    }
+}
+
+/* The guest switched address space: forget what depended on the old one. */
+void tcache_address_space_changed(struct vm *vm)
+{
+    struct tcache *tc = &vm->tc;
+    for (uint32_t i = 0; i < tc->nvolatile; i++) {
+        struct volatile_link *l = &tc->volatile_links[i];
+        if (l->from) {
+            unchain_exit(l->from, l->exit);
+        } else {
+            struct ibl_entry *e = ibl_table(vm, 0) + l->ibl_index;
+            *e = (struct ibl_entry){ 0, tc->stub_ibl_empty };
+        }
+    }
+    tc->nvolatile = 0;
+}
+
+/* INVLPG: nothing may reach blocks on that linear page without a lookup. */
+void tcache_invalidate_linear_page(struct vm *vm, uint32_t lin)
+{
+    lin &= PAGE_MASK;
+    for (struct tblock *tb = vm->tc.lpage_hash[lpage_hash(lin)]; tb; tb = tb->lpage_next) {
+        uint32_t start = (tb->cs_base + tb->eip) & PAGE_MASK;
+        if (!tb->valid || (start != lin && !(tb->phys[1] != ~0u && start + PAGE_SIZE == lin)))
+            continue;
+        while (tb->in_head)
+            unchain_exit(tb->in_head, tb->in_head_exit);
+        ibl_forget(vm, tb);
+    }
+    /* Blocks starting on the page before and spilling onto this one. */
+    for (struct tblock *tb = vm->tc.lpage_hash[lpage_hash(lin - PAGE_SIZE)]; tb; tb = tb->lpage_next)
+        if (tb->valid && tb->phys[1] != ~0u && ((tb->cs_base + tb->eip) & PAGE_MASK) + PAGE_SIZE == lin) {
+            while (tb->in_head)
+                unchain_exit(tb->in_head, tb->in_head_exit);
+            ibl_forget(vm, tb);
+        }
 }
 
 static void tblock_invalidate(struct vm *vm, struct tblock *tb)
@@ -205,37 +313,13 @@ static void tblock_invalidate(struct vm *vm, struct tblock *tb)
             break;
         }
     ibl_forget(vm, tb);
-    /* Unchain everything that jumps here: back to its stub. */
-    struct tblock *from = tb->in_head;
-    unsigned exit = tb->in_head_exit;
-    while (from) {
-        struct tb_exit *e = &from->exits[exit];
-        patch_rel32(e->slot, e->stub);
-        e->to = NULL;
-        from = e->in_next;
-        exit = e->in_next_exit;
-    }
-    tb->in_head = NULL;
-    /* Our own outgoing chains stay patched (the code is dead and unreachable
-     * except for a block finishing its current instruction), but the targets'
-     * incoming lists must not name us: rebuild them lazily by dropping. */
-    for (unsigned i = 0; i < tb->nexits; i++) {
-        struct tblock *to = tb->exits[i].to;
-        if (!to)
-            continue;
-        struct tblock **pf = &to->in_head;
-        uint8_t *pe = &to->in_head_exit;
-        while (*pf) {
-            struct tb_exit *ex = &(*pf)->exits[*pe];
-            if (*pf == tb && *pe == i) {
-                *pf = ex->in_next;
-                *pe = ex->in_next_exit;
-                break;
-            }
-            pf = &ex->in_next;
-            pe = &ex->in_next_exit;
-        }
-    }
+    /* Unchain everything that jumps here (back to the stubs), and our own
+     * chains (the code stays until the next flush, for a block finishing
+     * its current instruction, but nothing may list it as a source). */
+    while (tb->in_head)
+        unchain_exit(tb->in_head, tb->in_head_exit);
+    for (unsigned i = 0; i < tb->nexits; i++)
+        unchain_exit(tb, i);
     tc->stats.invalidations++;
 }
 

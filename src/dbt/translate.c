@@ -321,27 +321,13 @@ static uint32_t branch_target(const struct dbt_insn *in, uint32_t eip)
     return (uint32_t)t;
 }
 
-/* Fetch up to 15 code bytes at cs:eip within the CS limit, noting the pages. */
-static unsigned fetch(struct xlate *x, uint32_t eip, uint8_t *buf, uint32_t phys[2])
-{
-    const struct seg_cache *cs = &x->vm->cpu.seg[SEG_CS];
-    if (eip > cs->limit)
-        return 0;
-    uint32_t n = cs->limit - eip + 1 < 15 ? cs->limit - eip + 1 : 15;
-    uint32_t lin = cs->base + eip;
-    if (!vm_read_linear(x->vm, lin, buf, n))
-        return 0;
-    phys[0] = lin & PAGE_MASK;  /* linear == physical while paging is off */
-    phys[1] = (lin + n - 1) & PAGE_MASK;
-    return n;
-}
-
-/* Record the code page(s) of an instruction; false if the block would then
- * span more than two pages. */
-static bool note_pages(struct xlate *x, uint32_t first, uint32_t last)
+/* Record the frames an instruction at `lin` of `len` bytes came from; false
+ * if the block would then span more than two pages. */
+static bool note_pages(struct xlate *x, const struct fetch *ft, uint32_t lin, unsigned len)
 {
     struct tblock *tb = x->tb;
-    uint32_t pages[2] = { first, last };
+    bool crosses = (lin & ~PAGE_MASK) + len > PAGE_SIZE;
+    uint32_t pages[2] = { ft->phys[0], crosses ? ft->phys[1] : ft->phys[0] };
     for (unsigned i = 0; i < 2; i++) {
         uint32_t pg = pages[i];
         if (!guest_ram_contains(&x->vm->ram, pg, PAGE_SIZE) || pg == tb->phys[0] || pg == tb->phys[1])
@@ -353,13 +339,13 @@ static bool note_pages(struct xlate *x, uint32_t first, uint32_t last)
         else
             return false;
     }
+    tb->global &= ft->global;
     return true;
 }
 
 struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
 {
     struct vcpu *c = &vm->cpu;
-    (void)f;
     if (!(c->seg[SEG_CS].attr & SEG_ATTR_DB)) {
         vm_stop(vm, 3, "popek: guest runs 16-bit protected-mode code at %04x:%08x (not supported yet)",
                 c->seg[SEG_CS].sel, eip);
@@ -375,6 +361,7 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
     tb->cs_base = c->seg[SEG_CS].base;
     tb->cpl = (uint8_t)vcpu_cpl(c);
     tb->fpu_trap = c->cr0 & (CR0_TS | CR0_EM);
+    tb->global = true;
     x.e.addr = tb->tc - TB_IBL_PROLOGUE;
     x.e.p = (uint8_t *)(uintptr_t)x.e.addr;
     x.ibl_off = tb->cpl == 0 ? MON_IBL : tb->cpl == 3 ? MON_IBL + MON_IBL_ENTRIES * 8 : 0;
@@ -386,12 +373,17 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
     bool ended = false;
 
     for (unsigned n = 0; n < TB_MAX_INSNS && !ended; n++) {
-        uint8_t bytes[15];
-        uint32_t phys[2];
+        struct fetch ft;
         struct dbt_insn in;
-        unsigned avail = fetch(&x, cur, bytes, phys);
-        bool ok = avail && dbt_decode(&vm->tc.dec, bytes, avail, tb->cpl, &in);
-        if (ok && !note_pages(&x, phys[0], (cur + in.zi.length - 1 + c->seg[SEG_CS].base) & PAGE_MASK)) {
+        vm_fetch(vm, cur, &ft);
+        const uint8_t *bytes = ft.bytes;
+        bool ok = ft.n && dbt_decode(&vm->tc.dec, bytes, ft.n, tb->cpl, &in);
+        if (!ok && n == 0 && ft.faulted) {
+            /* The first instruction cannot be fetched: the fault is the guest's. */
+            *f = ft.f;
+            return NULL;
+        }
+        if (ok && !note_pages(&x, &ft, c->seg[SEG_CS].base + cur, in.zi.length)) {
             exit_direct(&x, cur);
             break;
         }

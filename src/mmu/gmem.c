@@ -2,8 +2,9 @@
  * Guest memory as the guest CPU sees it, for the monitor's own accesses
  * (emulated instructions, exception delivery, descriptor tables).
  *
- * Linear addresses are translated here (identity while paging is off);
- * physical addresses outside RAM read as all ones and ignore writes, like an
+ * Linear addresses are translated here through the guest's page tables
+ * (identity while paging is off); a refusal becomes a #PF with CR2 set.
+ * Physical addresses outside RAM read as all ones and ignore writes, like an
  * unclaimed bus.  Writes go through the monitor's view of RAM, which the
  * write protection of code pages does not see, so they invalidate
  * translations themselves.
@@ -12,24 +13,40 @@
 
 #include "popek/vm.h"
 
-static bool linear_to_phys(struct vm *vm, uint32_t lin, uint32_t *gpa)
+struct paging_mode vm_paging_mode(const struct vm *vm)
 {
-    (void)vm; /* paging arrives with the shadow page tables */
-    *gpa = lin;
-    return true;
+    const struct vcpu *c = &vm->cpu;
+    return (struct paging_mode){ c->cr3, c->cr4 & CR4_PSE, c->cr4 & CR4_PGE, c->cr0 & CR0_WP };
 }
 
-/* Walk [lin, lin+len) page by page. */
-static bool linear_access(struct vm *vm, uint32_t lin, void *buf, uint32_t len, bool write)
+bool vm_translate(struct vm *vm, uint32_t lin, uint32_t access, struct walk *w, struct fault *f)
+{
+    if (!(vm->cpu.cr0 & CR0_PG)) {
+        *w = (struct walk){ .gpa = lin, .writable = true, .user = true, .global = true, .dirty = true };
+        return true;
+    }
+    struct paging_mode m = vm_paging_mode(vm);
+    uint32_t err;
+    if (paging_walk(&vm->ram, &m, lin, access, w, &err))
+        return true;
+    vm->cpu.cr2 = lin;
+    *f = (struct fault){ EXC_PF, true, err };
+    return false;
+}
+
+/* Walk [lin, lin+len) page by page; a fault leaves it in vm->mem_fault. */
+static bool linear_access(struct vm *vm, uint32_t lin, void *buf, uint32_t len, bool write,
+                          bool user)
 {
     uint8_t *p = buf;
     while (len) {
         uint32_t chunk = PAGE_SIZE - (lin & (PAGE_SIZE - 1));
         if (chunk > len)
             chunk = len;
-        uint32_t gpa;
-        if (!linear_to_phys(vm, lin, &gpa))
+        struct walk w;
+        if (!vm_translate(vm, lin, (write ? PFERR_W : 0) | (user ? PFERR_U : 0), &w, &vm->mem_fault))
             return false;
+        uint32_t gpa = w.gpa;
         uint8_t *host = guest_ram_ptr(&vm->ram, gpa, chunk);
         if (write) {
             if (host) {
@@ -51,12 +68,12 @@ static bool linear_access(struct vm *vm, uint32_t lin, void *buf, uint32_t len, 
 
 bool vm_read_linear(struct vm *vm, uint32_t lin, void *buf, uint32_t len)
 {
-    return linear_access(vm, lin, buf, len, false);
+    return linear_access(vm, lin, buf, len, false, false);
 }
 
 bool vm_write_linear(struct vm *vm, uint32_t lin, const void *buf, uint32_t len)
 {
-    return linear_access(vm, lin, (void *)buf, len, true);
+    return linear_access(vm, lin, (void *)buf, len, true, false);
 }
 
 static bool seg_check(struct vm *vm, unsigned seg, uint32_t off, uint32_t len, bool write,
@@ -77,11 +94,15 @@ fail:
     return false;
 }
 
+/* Data accesses of emulated instructions are user accesses at CPL 3. */
 bool seg_read(struct vm *vm, unsigned seg, uint32_t off, void *buf, uint32_t len, struct fault *f)
 {
     if (!seg_check(vm, seg, off, len, false, f))
         return false;
-    return vm_read_linear(vm, vm->cpu.seg[seg].base + off, buf, len);
+    if (linear_access(vm, vm->cpu.seg[seg].base + off, buf, len, false, vcpu_cpl(&vm->cpu) == 3))
+        return true;
+    *f = vm->mem_fault;
+    return false;
 }
 
 bool seg_write(struct vm *vm, unsigned seg, uint32_t off, const void *buf, uint32_t len,
@@ -89,7 +110,11 @@ bool seg_write(struct vm *vm, unsigned seg, uint32_t off, const void *buf, uint3
 {
     if (!seg_check(vm, seg, off, len, true, f))
         return false;
-    return vm_write_linear(vm, vm->cpu.seg[seg].base + off, buf, len);
+    if (linear_access(vm, vm->cpu.seg[seg].base + off, (void *)buf, len, true,
+                      vcpu_cpl(&vm->cpu) == 3))
+        return true;
+    *f = vm->mem_fault;
+    return false;
 }
 
 static uint32_t stack_mask(const struct vm *vm)
@@ -114,4 +139,49 @@ bool vm_pop32(struct vm *vm, uint32_t *val, struct fault *f)
         return false;
     *esp = (*esp & ~mask) | ((*esp + 4) & mask);
     return true;
+}
+
+unsigned vm_fetch(struct vm *vm, uint32_t eip, struct fetch *out)
+{
+    const struct seg_cache *cs = &vm->cpu.seg[SEG_CS];
+    uint32_t access = vcpu_cpl(&vm->cpu) == 3 ? PFERR_U : 0;
+    out->n = 0;
+    out->phys[0] = out->phys[1] = ~0u;
+    out->faulted = false;
+    out->global = true;
+    if (eip > cs->limit) {
+        out->faulted = true;
+        out->f = (struct fault){ EXC_GP, true, 0 };
+        return 0;
+    }
+    uint32_t want = cs->limit - eip + 1 < 15 ? cs->limit - eip + 1 : 15;
+    uint32_t lin = cs->base + eip;
+    if (want < 15) {
+        /* An instruction running past the limit is a #GP(0), whatever its bytes. */
+        out->faulted = true;
+        out->f = (struct fault){ EXC_GP, true, 0 };
+    }
+    for (unsigned page = 0; page < 2 && out->n < want; page++) {
+        struct walk w;
+        uint32_t at = lin + out->n;
+        struct fault pf;
+        if (!vm_translate(vm, at, access, &w, &pf)) {
+            if (!out->n || !out->faulted)
+                out->f = pf; /* the first fault on the way wins */
+            out->faulted = true;
+            break;
+        }
+        uint32_t chunk = PAGE_SIZE - (at & ~PAGE_MASK);
+        if (chunk > want - out->n)
+            chunk = want - out->n;
+        const uint8_t *src = guest_ram_ptr(&vm->ram, w.gpa, chunk);
+        if (src)
+            memcpy(out->bytes + out->n, src, chunk);
+        else
+            memset(out->bytes + out->n, 0xff, chunk);
+        out->phys[page] = w.gpa & PAGE_MASK;
+        out->global &= w.global;
+        out->n += chunk;
+    }
+    return out->n;
 }

@@ -293,6 +293,14 @@ static bool emu_io(struct emu *e)
  * the others raise #GP(0) as on a CPU without them. */
 #define CR4_SUPPORTED (CR4_TSD | CR4_DE | CR4_PSE | CR4_PGE | CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT)
 
+/* CR0.PG/WP or CR4.PSE/PGE changed: everything derived from the old
+ * translation goes, global entries included. */
+static void paging_mode_changed(struct vm *vm)
+{
+    shadow_unmap_all(&vm->shadow, false);
+    tcache_flush(vm);
+}
+
 static bool write_cr(struct emu *e, unsigned n, uint32_t v)
 {
     struct vcpu *c = &e->vm->cpu;
@@ -302,19 +310,27 @@ static bool write_cr(struct emu *e, unsigned n, uint32_t v)
             return GP0(e);
         if (!(v & CR0_PE))
             return unsupported(e, "return to real mode");
-        if (v & CR0_PG)
-            return unsupported(e, "paging");
-        c->cr0 = v | CR0_ET;
+        v |= CR0_ET;
+        if ((v ^ c->cr0) & (CR0_PG | CR0_WP))
+            paging_mode_changed(e->vm);
+        c->cr0 = v;
         return true;
     case 2:
         c->cr2 = v;
         return true;
     case 3:
         c->cr3 = v;
+        if (c->cr0 & CR0_PG) {
+            /* A TLB flush of non-global entries. */
+            shadow_unmap_all(&e->vm->shadow, c->cr4 & CR4_PGE);
+            tcache_address_space_changed(e->vm);
+        }
         return true;
     case 4:
         if (v & ~CR4_SUPPORTED)
             return GP0(e);
+        if ((v ^ c->cr4) & (CR4_PSE | CR4_PGE))
+            paging_mode_changed(e->vm);
         c->cr4 = v;
         return true;
     default:
@@ -658,7 +674,10 @@ static bool call_inner(struct emu *e, const struct far_dest *d, unsigned size)
     uint32_t v[2], off = 4 + 8 * d->cpl;
     if (!tr->valid || off + 7 > tr->limit)
         return fault_set(e, EXC_TS, true, tr->sel & 0xfffc);
-    vm_read_linear(vm, tr->base + off, v, 8);
+    if (!vm_read_linear(vm, tr->base + off, v, 8)) {
+        *e->f = vm->mem_fault;
+        return false;
+    }
     struct seg_cache old_ss = c->seg[SEG_SS];
     uint32_t old_esp = *vm_gpr(vm, R_ESP);
     uint32_t params[32];
@@ -1003,16 +1022,16 @@ static bool emu_branch(struct emu *e)
 static bool fetch_decode(struct emu *e)
 {
     struct vm *vm = e->vm;
-    const struct seg_cache *cs = &vm->cpu.seg[SEG_CS];
-    if (e->eip > cs->limit)
-        return GP0(e);
-    uint32_t avail = cs->limit - e->eip + 1 < 15 ? cs->limit - e->eip + 1 : 15;
-    vm_read_linear(vm, cs->base + e->eip, e->bytes, avail);
-    if (!dbt_decode(&vm->tc.dec, e->bytes, avail, e->cpl, &e->in)) {
-        /* Truncated by the CS limit: #GP; otherwise not an instruction: #UD. */
-        if (avail < 15 && dbt_decode(&vm->tc.dec, e->bytes, 15, e->cpl, &e->in))
-            return GP0(e);
-        e->in.zi.length = (uint8_t)(avail < 3 ? avail : 3);
+    struct fetch ft;
+    vm_fetch(vm, e->eip, &ft);
+    memcpy(e->bytes, ft.bytes, sizeof(e->bytes));
+    if (!dbt_decode(&vm->tc.dec, ft.bytes, ft.n, e->cpl, &e->in)) {
+        /* Cut short by the CS limit or a page fault: that fault; else #UD. */
+        if (ft.faulted) {
+            *e->f = ft.f;
+            return false;
+        }
+        e->in.zi.length = (uint8_t)(ft.n < 3 ? ft.n : 3);
         return UD(e);
     }
     if (vm->cpu.cr0 & (CR0_TS | CR0_EM))
@@ -1080,7 +1099,17 @@ bool emulate_insn(struct vm *vm, struct fault *f)
         case ZYDIS_MNEMONIC_CLTS:
             ok = e.cpl == 0 ? (vm->cpu.cr0 &= ~CR0_TS, true) : GP0(&e);
             break;
-        case ZYDIS_MNEMONIC_INVLPG: case ZYDIS_MNEMONIC_INVD: case ZYDIS_MNEMONIC_WBINVD:
+        case ZYDIS_MNEMONIC_INVLPG: {
+            const ZydisDecodedOperand *op = &e.in.ops[0];
+            ok = e.cpl == 0 ? true : GP0(&e);
+            if (ok) {
+                uint32_t lin = vm->cpu.seg[seg_index(op->mem.segment)].base + op_ea(&e, op);
+                shadow_unmap_page(&vm->shadow, lin);
+                tcache_invalidate_linear_page(vm, lin);
+            }
+            break;
+        }
+        case ZYDIS_MNEMONIC_INVD: case ZYDIS_MNEMONIC_WBINVD:
             ok = e.cpl == 0 ? true : GP0(&e);
             break;
         default:

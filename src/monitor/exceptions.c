@@ -38,8 +38,10 @@ static bool tss_stack(struct vm *vm, unsigned dpl, uint16_t *ss, uint32_t *esp, 
         return false;
     }
     uint32_t v[2];
-    if (!vm_read_linear(vm, tr->base + off, v, 8))
+    if (!vm_read_linear(vm, tr->base + off, v, 8)) {
+        *f = vm->mem_fault;
         return false;
+    }
     *esp = v[0];
     *ss = (uint16_t)v[1];
     return true;
@@ -58,7 +60,10 @@ bool deliver_interrupt(struct vm *vm, uint8_t vector, bool soft, bool has_error,
         return false;
     }
     uint64_t gate;
-    vm_read_linear(vm, c->idtr.base + vector * 8u, &gate, 8);
+    if (!vm_read_linear(vm, c->idtr.base + vector * 8u, &gate, 8)) {
+        *f = vm->mem_fault;
+        return false;
+    }
     uint32_t lo = (uint32_t)gate, hi = (uint32_t)(gate >> 32);
     unsigned type = (hi >> 8) & 0x1f; /* S bit included: must be 0 */
     unsigned gdpl = (hi >> 13) & 3;

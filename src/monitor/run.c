@@ -11,13 +11,20 @@
 
 int popek_enter(struct vcpu_block *blk);
 
+/* The block at EIP, translated if needed.  NULL if the guest cannot even
+ * fetch its first instruction: then the fault is pending for delivery. */
 static struct tblock *block_at(struct vm *vm, uint32_t eip)
 {
     struct tblock *tb = tcache_lookup(vm, eip);
     if (tb)
         return tb;
-    struct fault f;
-    return tcache_translate(vm, eip, &f);
+    struct fault f = { 0 };
+    tb = tcache_translate(vm, eip, &f);
+    if (!tb && !vm->stop) {
+        vm->pending_fault = f;
+        vm->has_pending_fault = true;
+    }
+    return tb;
 }
 
 /* Chain the exit whose slot brought us here to the block at the target. */
@@ -74,6 +81,9 @@ int vm_run(struct vm *vm)
         vm_log(vm, LOG_EXEC, "exec: %08x (tc %08x)\n", tb->eip, tb->tc);
         b->entry_far_off = tb->tc;
         b->exit_reason = EXIT_NONE;
+        unsigned key_bits = 3u << (2 * vm->shadow.pkey_sup);
+        b->pkru = vcpu_cpl(c) == 3 ? (vm->host_pkru & ~key_bits) | (1u << (2 * vm->shadow.pkey_sup))
+                                   : vm->host_pkru & ~key_bits;
         popek_enter(b);
         vm->stats.monitor_entries++;
         vm->tc.stats.ibl_hits += b->ibl_hits;

@@ -261,8 +261,10 @@ bool seg_read_descriptor(struct vm *vm, uint16_t sel, uint64_t *desc, struct fau
     }
     if ((uint32_t)(sel & ~7u) + 7 > limit)
         goto gp;
-    if (!vm_read_linear(vm, base + (sel & ~7u), desc, 8))
-        goto gp;
+    if (!vm_read_linear(vm, base + (sel & ~7u), desc, 8)) {
+        *f = vm->mem_fault;
+        return false;
+    }
     return true;
 gp:
     *f = (struct fault){ EXC_GP, true, sel & 0xfffcu };

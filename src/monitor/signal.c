@@ -201,9 +201,17 @@ static bool relocate_step(struct vm *vm, ucontext_t *uc, const struct access *ac
             if (window_used && page != window_page)
                 return false;
             for (unsigned p = 0; p < 2 && !window_used; p++) {
-                uint32_t gpa = page + p * PAGE_SIZE; /* paging off */
-                if (!guest_ram_contains(&vm->ram, gpa, PAGE_SIZE))
-                    return p == 1 && lin + acc[i].size <= page + PAGE_SIZE;
+                struct walk w;
+                struct fault f;
+                uint32_t access = (acc[i].write ? PFERR_W : 0) | (vcpu_cpl(&vm->cpu) == 3 ? PFERR_U : 0);
+                bool needed = p == 0 || lin + acc[i].size > page + PAGE_SIZE;
+                if (!vm_translate(vm, page + p * PAGE_SIZE, access, &w, &f) ||
+                    !guest_ram_contains(&vm->ram, w.gpa & PAGE_MASK, PAGE_SIZE)) {
+                    if (needed)
+                        return false;
+                    continue;
+                }
+                uint32_t gpa = w.gpa & PAGE_MASK;
                 if (mmap(window + p * PAGE_SIZE, PAGE_SIZE, PROT_READ | PROT_WRITE,
                          MAP_SHARED | MAP_FIXED, vm->ram.memfd, gpa) == MAP_FAILED)
                     return false;
@@ -269,7 +277,7 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
 {
     greg_t *g = uc->uc_mcontext.gregs;
     uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
-    bool write = g[REG_ERR] & 2;
+    bool write = g[REG_ERR] & PFERR_W;
     uint32_t eip = tb->eip + m->eip_off;
 
     if (addr >= vm->mon_base && addr < (uint64_t)vm->mon_base + MON_BLOCK) {
@@ -281,20 +289,28 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
         redirect_to_monitor(vm, uc, eip, m->restore);
         return;
     }
-    if (addr >= GUEST_SPACE || addr >= vm->mon_base) {
+    if (addr >= vm->mon_base) {
         vm_stop(vm, 3, "popek: internal error: translated code touched %llx (guest eip %08x)",
                 (unsigned long long)addr, eip);
         redirect_to_monitor(vm, uc, eip, m->restore);
         return;
     }
-    uint32_t gpa = (uint32_t)addr; /* paging off */
-    if (addr < PAGE_SIZE && guest_ram_contains(&vm->ram, gpa, 1)) {
+    uint32_t lin = (uint32_t)addr;
+    uint32_t access = (write ? PFERR_W : 0) | (vcpu_cpl(&vm->cpu) == 3 ? PFERR_U : 0);
+    struct walk w;
+    struct fault f;
+    if (!vm_translate(vm, lin, access, &w, &f)) {
+        raise_guest(vm, uc, m, tb, f.vector, true, f.error);
+        return;
+    }
+    uint32_t gpa = w.gpa & PAGE_MASK;
+    if (lin < PAGE_SIZE && guest_ram_contains(&vm->ram, gpa, 1)) {
         handle_access_fault(vm, uc, tb, m); /* page 0 can never be shadowed */
         return;
     }
     if (!guest_ram_contains(&vm->ram, gpa, 1)) {
-        vm_stop(vm, 3, "popek: guest access to physical address %08x at eip %08x needs "
-                "emulation (MMIO and page 0 are not supported yet)", gpa, eip);
+        vm_stop(vm, 3, "popek: guest access to physical address %08x (linear %08x) at eip %08x "
+                "needs MMIO emulation (not supported yet)", w.gpa, lin, eip);
         redirect_to_monitor(vm, uc, eip, m->restore);
         return;
     }
@@ -307,12 +323,21 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
             vm->smc_step = true;
             g[REG_EFL] |= EFLAGS_TF;
         }
-        return;
     }
     vm->shadow.hidden_faults++;
-    if (shadow_map(&vm->shadow, &vm->ram, gpa, gpa, true) < 0) {
-        vm_stop(vm, 3, "popek: cannot map guest page %08x", gpa);
+    /* Read-only until the first write, so that the write sets D.  A write
+     * the guest allows only because CR0.WP=0 (supervisor, read-only page)
+     * gets the page writable for this one instruction. */
+    bool wp0 = write && !w.writable;
+    if (shadow_map(&vm->shadow, &vm->ram, lin, gpa, (w.writable && w.dirty) || wp0, w.user,
+                   w.global) < 0) {
+        vm_stop(vm, 3, "popek: cannot map guest page %08x at %08x", gpa, lin);
         redirect_to_monitor(vm, uc, eip, m->restore);
+        return;
+    }
+    if (wp0) {
+        vm->wp0_step_page = lin;
+        g[REG_EFL] |= EFLAGS_TF;
     }
 }
 
@@ -357,6 +382,12 @@ void popek_signal(int sig, siginfo_t *si, void *ucv)
 
     if (sig == SIGTRAP && vm->reloc_step) {
         relocate_done(vm, uc);
+        return;
+    }
+    if (sig == SIGTRAP && vm->wp0_step_page) {
+        shadow_unmap_page(&vm->shadow, vm->wp0_step_page);
+        vm->wp0_step_page = 0;
+        uc->uc_mcontext.gregs[REG_EFL] &= ~(greg_t)EFLAGS_TF;
         return;
     }
     if (sig == SIGTRAP && vm->smc_step) {

@@ -39,6 +39,7 @@ _Static_assert(offsetof(struct vcpu_block, mon_gs) == VB_MON_GS, "VB_MON_GS");
 _Static_assert(offsetof(struct vcpu_block, vm) == VB_VM, "VB_VM");
 _Static_assert(offsetof(struct vcpu_block, ibl_hits) == VB_IBL_HITS, "VB_IBL_HITS");
 _Static_assert(offsetof(struct vcpu_block, resume_fs) == VB_RESUME_FS, "VB_RESUME_FS");
+_Static_assert(offsetof(struct vcpu_block, pkru) == VB_PKRU, "VB_PKRU");
 _Static_assert(sizeof(struct vcpu_block) <= MON_STUBS - MON_BLOCK, "vcpu_block fits its page");
 _Static_assert(MON_IBL + MON_IBL_TABLES * MON_IBL_ENTRIES * sizeof(struct ibl_entry) <= MON_TC,
                "IBL tables fit below the TC");
@@ -123,6 +124,9 @@ static int monitor_region_init(struct vm *vm)
     vm->cpu.blk = b;
     b->vm = vm;
     b->entry_far_sel = HOST_CS32;
+    uint32_t pkru;
+    __asm__ volatile("rdpkru" : "=a"(pkru) : "c"(0) : "edx");
+    vm->host_pkru = pkru;
     b->exit_far_sel = HOST_CS64;
     return 0;
 }
@@ -133,7 +137,7 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
     memset(vm, 0, sizeof(*vm));
     vm->cfg = *cfg;
     vm->log = stderr;
-    if ((err = guest_ram_init(&vm->ram, cfg->ram_mb << 20)) || (err = shadow_init(&vm->shadow)) ||
+    if ((err = guest_ram_init(&vm->ram, cfg->ram_mb << 20)) || (err = shadow_init(&vm->shadow, &vm->ram)) ||
         (err = monitor_region_init(vm)) || (err = segments_init(vm)))
         return err;
     if (tcache_init(vm))
@@ -212,7 +216,7 @@ int vm_reset(struct vm *vm)
 {
     char err[LOADER_ERR_LEN];
     tcache_flush(vm);
-    shadow_unmap_all(&vm->shadow);
+    shadow_unmap_all(&vm->shadow, false);
     memset(vm->ram.host, 0, vm->ram.size);
     memset(&vm->ctl, 0, sizeof(vm->ctl));
     if (vm_load(vm, err)) {

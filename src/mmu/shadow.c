@@ -1,0 +1,161 @@
+/*
+ * The shadow mappings of the low 4 GiB (see mmu.h for why they behave as a
+ * TLB).  Every mapping is one page of the RAM memfd placed with MAP_FIXED;
+ * unmapping puts the PROT_NONE reservation back rather than leaving a hole,
+ * so nothing else can ever be placed in the guest's space.  Adjacent pages of
+ * consecutive frames with equal protection merge into one VMA in the host
+ * kernel, which keeps an identity-mapped guest cheap.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "popek/mmu.h"
+
+static bool bit(const uint8_t *map, uint32_t pn)
+{
+    return (map[pn / 8] >> (pn % 8)) & 1;
+}
+
+static void set_bit(uint8_t *map, uint32_t pn, bool v)
+{
+    if (v)
+        map[pn / 8] |= (uint8_t)(1u << (pn % 8));
+    else
+        map[pn / 8] &= (uint8_t)~(1u << (pn % 8));
+}
+
+int shadow_init(struct shadow *sh, const struct guest_ram *ram)
+{
+    memset(sh, 0, sizeof(*sh));
+    sh->mapped = calloc(SHADOW_PAGES / 8, 1);
+    sh->global = calloc(SHADOW_PAGES / 8, 1);
+    sh->wp0 = calloc(SHADOW_PAGES / 8, 1);
+    sh->rmap_head = calloc(ram->size / PAGE_SIZE, sizeof(uint32_t));
+    sh->rmap_next = calloc(SHADOW_PAGES, sizeof(uint32_t));
+    sh->rmap_frame = calloc(SHADOW_PAGES, sizeof(uint32_t));
+    if (!sh->mapped || !sh->global || !sh->wp0 || !sh->rmap_head || !sh->rmap_next || !sh->rmap_frame)
+        return -ENOMEM;
+    /* Without protection keys, ring 3 cannot be told from ring 0 in the
+     * shadow; refuse rather than let guest user code read kernel pages. */
+    sh->pkey_sup = pkey_alloc(0, 0);
+    return sh->pkey_sup < 0 ? -errno : 0;
+}
+
+void shadow_destroy(struct shadow *sh)
+{
+    free(sh->mapped);
+    free(sh->global);
+    free(sh->wp0);
+    free(sh->rmap_head);
+    free(sh->rmap_next);
+    free(sh->rmap_frame);
+    memset(sh, 0, sizeof(*sh));
+}
+
+bool shadow_is_mapped(const struct shadow *sh, uint32_t linear)
+{
+    return bit(sh->mapped, linear / PAGE_SIZE);
+}
+
+static void rmap_remove(struct shadow *sh, uint32_t pn)
+{
+    uint32_t frame = sh->rmap_frame[pn];
+    for (uint32_t *pp = &sh->rmap_head[frame]; *pp; pp = &sh->rmap_next[*pp - 1])
+        if (*pp - 1 == pn) {
+            *pp = sh->rmap_next[pn];
+            break;
+        }
+}
+
+int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32_t gpa,
+               bool writable, bool user, bool global)
+{
+    linear &= PAGE_MASK;
+    gpa &= PAGE_MASK;
+    uint32_t pn = linear / PAGE_SIZE;
+    if (linear < PAGE_SIZE || !guest_ram_contains(ram, gpa, PAGE_SIZE))
+        return -EFAULT;
+    if (bit(sh->mapped, pn))
+        rmap_remove(sh, pn);
+    int prot = PROT_READ | (writable && !guest_ram_is_code(ram, gpa) ? PROT_WRITE : 0);
+    void *p = mmap((void *)(uintptr_t)linear, PAGE_SIZE, prot, MAP_SHARED | MAP_FIXED,
+                   ram->memfd, gpa);
+    if (p == MAP_FAILED)
+        return -errno;
+    if (!user && pkey_mprotect(p, PAGE_SIZE, prot, sh->pkey_sup) < 0)
+        return -errno;
+    set_bit(sh->mapped, pn, true);
+    set_bit(sh->global, pn, global);
+    uint32_t frame = gpa / PAGE_SIZE;
+    sh->rmap_frame[pn] = frame;
+    sh->rmap_next[pn] = sh->rmap_head[frame];
+    sh->rmap_head[frame] = pn + 1;
+    return 0;
+}
+
+static void reserve(uint32_t linear, uint64_t len)
+{
+    mmap((void *)(uintptr_t)linear, len, PROT_NONE,
+         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+}
+
+static void forget(struct shadow *sh, uint32_t pn)
+{
+    rmap_remove(sh, pn);
+    set_bit(sh->mapped, pn, false);
+    set_bit(sh->global, pn, false);
+    set_bit(sh->wp0, pn, false);
+}
+
+void shadow_unmap_page(struct shadow *sh, uint32_t linear)
+{
+    uint32_t pn = linear / PAGE_SIZE;
+    if (!bit(sh->mapped, pn))
+        return;
+    forget(sh, pn);
+    reserve(linear & PAGE_MASK, PAGE_SIZE);
+}
+
+void shadow_unmap_all(struct shadow *sh, bool keep_global)
+{
+    /* Runs of pages to drop, one mmap each; the bitmaps are scanned a byte
+     * at a time where nothing is mapped. */
+    for (uint64_t pn = 1; pn < SHADOW_PAGES;) {
+        if (!sh->mapped[pn / 8] && pn % 8 == 0) {
+            pn += 8;
+            continue;
+        }
+        if (!bit(sh->mapped, (uint32_t)pn) || (keep_global && bit(sh->global, (uint32_t)pn))) {
+            pn++;
+            continue;
+        }
+        uint64_t end = pn;
+        while (end < SHADOW_PAGES && bit(sh->mapped, (uint32_t)end) &&
+               !(keep_global && bit(sh->global, (uint32_t)end)))
+            forget(sh, (uint32_t)end++);
+        reserve((uint32_t)(pn * PAGE_SIZE), (end - pn) * PAGE_SIZE);
+        pn = end;
+    }
+}
+
+void shadow_set_code(struct shadow *sh, struct guest_ram *ram, uint32_t gpa, bool code)
+{
+    gpa &= PAGE_MASK;
+    if (guest_ram_is_code(ram, gpa) == code)
+        return;
+    guest_ram_set_code(ram, gpa, code);
+    /* Becoming code: every alias read-only.  No longer code: drop the
+     * aliases and let them fault back in with the guest's permissions. */
+    uint32_t next;
+    for (uint32_t e = sh->rmap_head[gpa / PAGE_SIZE]; e; e = next) {
+        uint32_t pn = e - 1;
+        next = sh->rmap_next[pn];
+        if (code)
+            mprotect((void *)(uintptr_t)(pn * PAGE_SIZE), PAGE_SIZE, PROT_READ);
+        else
+            shadow_unmap_page(sh, pn * PAGE_SIZE);
+    }
+}
