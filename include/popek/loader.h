@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "popek/mmu.h"
 
@@ -30,5 +31,37 @@ struct loader_args {
  * kernel at all (so another loader may try), or another -errno with `err` set. */
 int multiboot_load(struct guest_ram *ram, const struct loader_args *args,
                    struct boot_entry *entry, char err[LOADER_ERR_LEN]);
+
+/* Linux/x86 boot protocol, 32-bit entry (bzImage, protocol 2.06 or later).
+ * Returns 0, or -ENOEXEC if the file is not a bzImage at all (no "HdrS"
+ * setup header), so that another loader may try, or another -errno with
+ * `err` set. */
+int linux_load(struct guest_ram *ram, const struct loader_args *args,
+               struct boot_entry *entry, char err[LOADER_ERR_LEN]);
+
+/*
+ * The flat GDT every loader enters its kernel with: null, null, code, data.
+ * The selectors are Linux's __BOOT_CS and __BOOT_DS, which the 32-bit boot
+ * protocol requires, and also those of QEMU's multiboot option ROM, so
+ * multiboot kernels that reload them before installing their own GDT behave
+ * as under QEMU.  The accessed bits are set so that loading a selector never
+ * makes the CPU write the descriptor.
+ */
+#define BOOT_GDT_CS 0x10u
+#define BOOT_GDT_DS 0x18u
+#define BOOT_GDT_SIZE 32u
+#define GDT_CODE32_FLAT 0x00CF9B000000FFFFull /* base 0, 4 GiB, D=1, execute/read */
+#define GDT_DATA32_FLAT 0x00CF93000000FFFFull /* base 0, 4 GiB, B=1, read/write */
+
+/* Writes the boot GDT at `gpa`, BOOT_GDT_SIZE bytes of RAM the caller checked;
+ * the kernel is entered with gdt_base = gpa, gdt_limit = BOOT_GDT_SIZE - 1. */
+static inline void loader_put_boot_gdt(struct guest_ram *ram, uint32_t gpa)
+{
+    static const uint64_t gdt[] = {0, 0, GDT_CODE32_FLAT, GDT_DATA32_FLAT};
+
+    _Static_assert(sizeof(gdt) == BOOT_GDT_SIZE, "boot GDT size");
+    _Static_assert(BOOT_GDT_CS == 2 * 8 && BOOT_GDT_DS == 3 * 8, "boot GDT selectors");
+    memcpy(ram->host + gpa, gdt, sizeof(gdt));
+}
 
 #endif

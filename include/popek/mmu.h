@@ -84,7 +84,8 @@ static inline void guest_ram_set_code(struct guest_ram *ram, uint32_t gpa, bool 
 struct shadow {
     uint8_t *mapped;    /* one bit per linear page: mapped from the memfd */
     uint8_t *global;    /* one bit per linear page: from a global guest mapping */
-    uint8_t *wp0;       /* one bit per linear page: writable only because CR0.WP=0 */
+    uint8_t *large;     /* one bit per linear page: part of a guest 4 MiB page */
+    uint8_t large_region[GUEST_SPACE >> 22]; /* some page of this 4 MiB region is */
     /* Reverse map, physical frame -> linear pages mapping it: a list per frame. */
     uint32_t *rmap_head;   /* per frame: entry index + 1, 0 = empty */
     uint32_t *rmap_next;   /* per linear page: next entry + 1 */
@@ -99,8 +100,10 @@ bool shadow_is_mapped(const struct shadow *sh, uint32_t linear);
 /* Map guest frame gpa at linear: read-only if !writable or gpa holds code;
  * supervisor pages get the supervisor protection key. */
 int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32_t gpa,
-               bool writable, bool user, bool global);
+               bool writable, bool user, bool global, bool large);
 void shadow_unmap_page(struct shadow *sh, uint32_t linear);
+/* INVLPG: the page, or every page of the guest 4 MiB page containing it. */
+void shadow_invlpg(struct shadow *sh, uint32_t linear);
 /* Drop every mapping, or every non-global one (a CR3 write). */
 void shadow_unmap_all(struct shadow *sh, bool keep_global);
 /* A page of RAM now holds translated code (or no longer does). */
@@ -124,6 +127,7 @@ struct walk {
     uint32_t gpa;      /* the translated physical address */
     bool writable, user, global;
     bool dirty;        /* the leaf's D bit after the walk */
+    bool large;        /* through a 4 MiB page */
 };
 
 struct paging_mode {

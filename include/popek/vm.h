@@ -165,6 +165,9 @@ void tcache_invalidate_linear_page(struct vm *vm, uint32_t lin);
 void tcache_ibl_clear(struct vm *vm);
 bool tcache_ibl_valid(const struct vm *vm);
 
+/* disas.c: Capstone disassembly for -d in_asm / out_asm */
+void dbt_disas(FILE *f, const uint8_t *code, size_t len, uint32_t addr);
+
 /* emulate.c */
 /* Emulate the instruction at cpu.eip; false if it raised *f. */
 bool emulate_insn(struct vm *vm, struct fault *f);

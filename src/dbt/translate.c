@@ -501,8 +501,17 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
         memcpy((void *)(uintptr_t)ex->slot, &rel, 4);
     }
     tcache_commit_block(vm, tb, x.e.addr);
-    if (vm->cfg.log_mask & LOG_IN_ASM)
-        vm_log(vm, LOG_IN_ASM, "translated %08x..%08x (%u insns) -> tc %08x (%u bytes)\n",
-               eip, cur, tb->nmap, tb->tc, x.e.addr - tb->tc);
+    if (vm->cfg.log_mask & LOG_IN_ASM) {
+        uint8_t code[TB_MAX_INSNS * 15];
+        uint32_t len = cur - eip < sizeof(code) ? cur - eip : sizeof(code);
+        vm_log(vm, LOG_IN_ASM, "IN: %04x:%08x (cpl %u)\n", c->seg[SEG_CS].sel, eip, tb->cpl);
+        if (vm_read_linear(vm, c->seg[SEG_CS].base + eip, code, len))
+            dbt_disas(vm->log, code, len, eip);
+    }
+    if (vm->cfg.log_mask & LOG_OUT_ASM) {
+        vm_log(vm, LOG_OUT_ASM, "OUT: tc %08x (%u bytes with stubs)\n", tb->tc, x.e.addr - tb->tc);
+        dbt_disas(vm->log, (const uint8_t *)(uintptr_t)(tb->tc - TB_IBL_PROLOGUE),
+                  x.e.addr - tb->tc + TB_IBL_PROLOGUE, tb->tc - TB_IBL_PROLOGUE);
+    }
     return tb;
 }

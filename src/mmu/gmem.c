@@ -22,7 +22,8 @@ struct paging_mode vm_paging_mode(const struct vm *vm)
 bool vm_translate(struct vm *vm, uint32_t lin, uint32_t access, struct walk *w, struct fault *f)
 {
     if (!(vm->cpu.cr0 & CR0_PG)) {
-        *w = (struct walk){ .gpa = lin, .writable = true, .user = true, .global = true, .dirty = true };
+        *w = (struct walk){ .gpa = lin, .writable = true, .user = true, .global = true, .dirty = true,
+                            .large = false };
         return true;
     }
     struct paging_mode m = vm_paging_mode(vm);

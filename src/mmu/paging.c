@@ -26,6 +26,7 @@ bool paging_walk(struct guest_ram *ram, const struct paging_mode *m, uint32_t li
         eff = *pde;
         w->gpa = (*pde & 0xffc00000u) | (lin & 0x003fffffu);
         w->global = m->pge && (*pde & PTE_G);
+        w->large = true;
     } else {
         pte = entry_at(ram, (*pde & PAGE_MASK) + ((lin >> 12) & 0x3ff) * 4);
         if (!pte || !(*pte & PTE_P))
@@ -33,6 +34,7 @@ bool paging_walk(struct guest_ram *ram, const struct paging_mode *m, uint32_t li
         eff = *pde & *pte;
         w->gpa = (*pte & PAGE_MASK) | (lin & ~PAGE_MASK);
         w->global = m->pge && (*pte & PTE_G);
+        w->large = false;
     }
     w->user = eff & PTE_U;
     w->writable = eff & PTE_W;

@@ -32,11 +32,11 @@ int shadow_init(struct shadow *sh, const struct guest_ram *ram)
     memset(sh, 0, sizeof(*sh));
     sh->mapped = calloc(SHADOW_PAGES / 8, 1);
     sh->global = calloc(SHADOW_PAGES / 8, 1);
-    sh->wp0 = calloc(SHADOW_PAGES / 8, 1);
+    sh->large = calloc(SHADOW_PAGES / 8, 1);
     sh->rmap_head = calloc(ram->size / PAGE_SIZE, sizeof(uint32_t));
     sh->rmap_next = calloc(SHADOW_PAGES, sizeof(uint32_t));
     sh->rmap_frame = calloc(SHADOW_PAGES, sizeof(uint32_t));
-    if (!sh->mapped || !sh->global || !sh->wp0 || !sh->rmap_head || !sh->rmap_next || !sh->rmap_frame)
+    if (!sh->mapped || !sh->global || !sh->large || !sh->rmap_head || !sh->rmap_next || !sh->rmap_frame)
         return -ENOMEM;
     /* Without protection keys, ring 3 cannot be told from ring 0 in the
      * shadow; refuse rather than let guest user code read kernel pages. */
@@ -48,7 +48,7 @@ void shadow_destroy(struct shadow *sh)
 {
     free(sh->mapped);
     free(sh->global);
-    free(sh->wp0);
+    free(sh->large);
     free(sh->rmap_head);
     free(sh->rmap_next);
     free(sh->rmap_frame);
@@ -71,7 +71,7 @@ static void rmap_remove(struct shadow *sh, uint32_t pn)
 }
 
 int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32_t gpa,
-               bool writable, bool user, bool global)
+               bool writable, bool user, bool global, bool large)
 {
     linear &= PAGE_MASK;
     gpa &= PAGE_MASK;
@@ -89,6 +89,9 @@ int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32
         return -errno;
     set_bit(sh->mapped, pn, true);
     set_bit(sh->global, pn, global);
+    set_bit(sh->large, pn, large);
+    if (large)
+        sh->large_region[pn >> 10] = 1;
     uint32_t frame = gpa / PAGE_SIZE;
     sh->rmap_frame[pn] = frame;
     sh->rmap_next[pn] = sh->rmap_head[frame];
@@ -107,7 +110,7 @@ static void forget(struct shadow *sh, uint32_t pn)
     rmap_remove(sh, pn);
     set_bit(sh->mapped, pn, false);
     set_bit(sh->global, pn, false);
-    set_bit(sh->wp0, pn, false);
+    set_bit(sh->large, pn, false);
 }
 
 void shadow_unmap_page(struct shadow *sh, uint32_t linear)
@@ -117,6 +120,21 @@ void shadow_unmap_page(struct shadow *sh, uint32_t linear)
         return;
     forget(sh, pn);
     reserve(linear & PAGE_MASK, PAGE_SIZE);
+}
+
+void shadow_invlpg(struct shadow *sh, uint32_t linear)
+{
+    uint32_t region = linear >> 22;
+    if (!sh->large_region[region]) {
+        shadow_unmap_page(sh, linear);
+        return;
+    }
+    if (bit(sh->mapped, linear / PAGE_SIZE) && !bit(sh->large, linear / PAGE_SIZE))
+        shadow_unmap_page(sh, linear);
+    for (uint32_t pn = region << 10; pn < (region + 1) << 10; pn++)
+        if (bit(sh->large, pn))
+            shadow_unmap_page(sh, pn * PAGE_SIZE);
+    sh->large_region[region] = 0;
 }
 
 void shadow_unmap_all(struct shadow *sh, bool keep_global)
@@ -139,6 +157,8 @@ void shadow_unmap_all(struct shadow *sh, bool keep_global)
         reserve((uint32_t)(pn * PAGE_SIZE), (end - pn) * PAGE_SIZE);
         pn = end;
     }
+    if (!keep_global)
+        memset(sh->large_region, 0, sizeof(sh->large_region));
 }
 
 void shadow_set_code(struct shadow *sh, struct guest_ram *ram, uint32_t gpa, bool code)

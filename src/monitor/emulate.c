@@ -1104,7 +1104,7 @@ bool emulate_insn(struct vm *vm, struct fault *f)
             ok = e.cpl == 0 ? true : GP0(&e);
             if (ok) {
                 uint32_t lin = vm->cpu.seg[seg_index(op->mem.segment)].base + op_ea(&e, op);
-                shadow_unmap_page(&vm->shadow, lin);
+                shadow_invlpg(&vm->shadow, lin);
                 tcache_invalidate_linear_page(vm, lin);
             }
             break;

@@ -330,7 +330,7 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
      * gets the page writable for this one instruction. */
     bool wp0 = write && !w.writable;
     if (shadow_map(&vm->shadow, &vm->ram, lin, gpa, (w.writable && w.dirty) || wp0, w.user,
-                   w.global) < 0) {
+                   w.global, w.large) < 0) {
         vm_stop(vm, 3, "popek: cannot map guest page %08x at %08x", gpa, lin);
         redirect_to_monitor(vm, uc, eip, m->restore);
         return;
