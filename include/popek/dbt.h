@@ -82,8 +82,10 @@ const char *callout_kind_name(enum callout_kind k);
 /* Which CR0.TS/EM/MP rules (SDM vol. 3A, table 2-2) apply to an instruction. */
 enum dbt_fpu_use { FPU_NONE, FPU_X87, FPU_SIMD, FPU_WAIT };
 enum dbt_fpu_use dbt_fpu_use(const struct dbt_insn *in);
-/* With CR0.TS or CR0.EM set, x87/MMX/SSE instructions become callouts. */
-void dbt_trap_fpu(struct dbt_insn *in);
+/* Classification that depends on control-register state: x87/MMX/SSE
+ * become callouts while CR0.TS or EM is set (fpu_trap), RDTSC outside ring 0
+ * while CR4.TSD is set.  Blocks are keyed by fpu_trap; TSD changes flush. */
+void dbt_apply_mode(struct dbt_insn *in, unsigned cpl, bool fpu_trap, bool tsd);
 
 /* ---- translation blocks and the cache (src/dbt/tcache.c) ---------------------- */
 

@@ -8,7 +8,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "popek/dbt.h"
 #include "popek/devices.h"
@@ -70,6 +72,14 @@ struct vm {
     struct port80 port80;
     struct i8042 kbc;
     struct resetcf9 cf9;
+    struct i8259_pair pic;
+    struct i8254 pit;
+    struct mc146818 rtc;
+    struct clock clock;              /* CLOCK_MONOTONIC, for the devices */
+    timer_t host_timer;              /* SIGALRM at the next device deadline */
+    uint64_t timer_deadline;         /* what host_timer is armed for (0: disarmed) */
+    volatile sig_atomic_t timer_fired;
+    bool poll_irq_armed;
     struct vm_stats stats;
     struct fault pending_fault;      /* raised by a host fault, delivered by the run loop */
     struct fault mem_fault;          /* the #PF of the last failed vm_read/write_linear */

@@ -192,10 +192,15 @@ enum dbt_fpu_use dbt_fpu_use(const struct dbt_insn *in)
     return FPU_NONE;
 }
 
-void dbt_trap_fpu(struct dbt_insn *in)
+void dbt_apply_mode(struct dbt_insn *in, unsigned cpl, bool fpu_trap, bool tsd)
 {
-    if (in->cls == DBT_IDENT && dbt_fpu_use(in) != FPU_NONE) {
+    if (in->cls != DBT_IDENT)
+        return;
+    if (fpu_trap && dbt_fpu_use(in) != FPU_NONE) {
         in->cls = DBT_CALLOUT;
         in->kind = CO_FPU;
+    } else if (tsd && cpl > 0 && in->zi.mnemonic == ZYDIS_MNEMONIC_RDTSC) {
+        in->cls = DBT_CALLOUT; /* CR4.TSD: #GP(0) outside ring 0 */
+        in->kind = CO_MSR;
     }
 }

@@ -387,8 +387,8 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
             exit_direct(&x, cur);
             break;
         }
-        if (ok && tb->fpu_trap)
-            dbt_trap_fpu(&in);
+        if (ok)
+            dbt_apply_mode(&in, tb->cpl, tb->fpu_trap, c->cr4 & CR4_TSD);
         if (!ok) {
             if (n > 0) {
                 exit_direct(&x, cur);  /* let the fault belong to its own block */

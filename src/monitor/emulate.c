@@ -331,6 +331,8 @@ static bool write_cr(struct emu *e, unsigned n, uint32_t v)
             return GP0(e);
         if ((v ^ c->cr4) & (CR4_PSE | CR4_PGE))
             paging_mode_changed(e->vm);
+        else if ((v ^ c->cr4) & CR4_TSD)
+            tcache_flush(e->vm); /* RDTSC is translated per TSD */
         c->cr4 = v;
         return true;
     default:
@@ -1034,8 +1036,7 @@ static bool fetch_decode(struct emu *e)
         e->in.zi.length = (uint8_t)(ft.n < 3 ? ft.n : 3);
         return UD(e);
     }
-    if (vm->cpu.cr0 & (CR0_TS | CR0_EM))
-        dbt_trap_fpu(&e->in);
+    dbt_apply_mode(&e->in, e->cpl, vm->cpu.cr0 & (CR0_TS | CR0_EM), vm->cpu.cr4 & CR4_TSD);
     e->next = e->eip + e->in.zi.length;
     return true;
 }

@@ -4,6 +4,8 @@
  * chain, a callout, an indirect-branch miss, a fault or request redirected by
  * a signal handler).
  */
+#define _GNU_SOURCE
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -59,6 +61,65 @@ static bool handle_requests(struct vm *vm)
     return true;
 }
 
+/* Bring timers up to date, and the host timer in line with the next deadline. */
+static uint64_t devices_update(struct vm *vm)
+{
+    i8254_update(&vm->pit);
+    mc146818_update(&vm->rtc);
+    uint64_t next = i8254_next_event_ns(&vm->pit);
+    uint64_t rtc = mc146818_next_event_ns(&vm->rtc);
+    if (rtc < next)
+        next = rtc;
+    if (next == UINT64_MAX)
+        next = 0;
+    if (next != vm->timer_deadline) {
+        struct itimerspec its = { .it_value = { (time_t)(next / 1000000000u),
+                                                (long)(next % 1000000000u) } };
+        if (next && !its.it_value.tv_sec && !its.it_value.tv_nsec)
+            its.it_value.tv_nsec = 1;
+        timer_settime(vm->host_timer, TIMER_ABSTIME, &its, NULL);
+        vm->timer_deadline = next;
+    }
+    return next;
+}
+
+/* An interrupt from the PIC if the virtual CPU takes one now; otherwise make
+ * the IF-setting instructions (STI, POPF) check back while one is pending. */
+static void interrupts(struct vm *vm)
+{
+    struct vcpu *c = &vm->cpu;
+    bool pending = i8259_has_interrupt(&vm->pic);
+    if (pending && c->blk->vif && !c->irq_shadow) {
+        int vec = i8259_acknowledge(&vm->pic);
+        struct fault f;
+        c->halted = false;
+        if (!deliver_interrupt(vm, (uint8_t)vec, false, false, 0, c->eip, &f))
+            deliver_fault(vm, &f);
+        pending = i8259_has_interrupt(&vm->pic);
+    }
+    if (pending && c->blk->vif && c->irq_shadow)
+        poll_arm(vm, MON_POLL_EXIT, true); /* deliver after the next instruction or so */
+    if (pending != vm->poll_irq_armed) {
+        poll_arm(vm, MON_POLL_IRQ, pending);
+        vm->poll_irq_armed = pending;
+    }
+}
+
+/* HLT: sleep until the next timer deadline, a signal or terminal input. */
+static void halt_wait(struct vm *vm, uint64_t deadline)
+{
+    struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
+    struct timespec ts, *tsp = NULL;
+    if (deadline) {
+        uint64_t now = clock_now(&vm->clock);
+        uint64_t d = deadline > now ? deadline - now : 0;
+        ts = (struct timespec){ (time_t)(d / 1000000000u), (long)(d % 1000000000u) };
+        tsp = &ts;
+    }
+    ppoll(&p, 1, tsp, NULL);
+    uart16550_poll_rx(&vm->uart);
+}
+
 int vm_run(struct vm *vm)
 {
     struct vcpu *c = &vm->cpu;
@@ -70,9 +131,15 @@ int vm_run(struct vm *vm)
             deliver_fault(vm, &vm->pending_fault);
             continue;
         }
+        if (vm->timer_fired) {
+            vm->timer_fired = 0;
+            poll_arm(vm, MON_POLL_EXIT, false);
+            uart16550_poll_rx(&vm->uart);
+        }
+        uint64_t deadline = devices_update(vm);
+        interrupts(vm);
         if (c->halted) {
-            /* No interrupt sources yet: a halted CPU waits for a signal. */
-            pause();
+            halt_wait(vm, deadline);
             continue;
         }
         struct tblock *tb = block_at(vm, c->eip);
@@ -103,7 +170,7 @@ int vm_run(struct vm *vm)
         case EXIT_EMULATE: {
             struct fault f;
             c->eip = b->exit_eip;
-            c->irq_shadow = false;
+            c->irq_shadow = false; /* the instruction after STI / MOV SS has run */
             if (!emulate_insn(vm, &f) && !vm->stop)
                 deliver_fault(vm, &f);
             break;

@@ -349,8 +349,13 @@ void popek_signal(int sig, siginfo_t *si, void *ucv)
     uint64_t rip = (uint64_t)g[REG_RIP];
     bool in_tc = (g[REG_CSGSFS] & 0xffff) == HOST_CS32;
 
-    if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
-        vm->stop_signal = sig;
+    if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGALRM) {
+        /* Only note it and make translated code come out at the next block
+         * boundary: device state belongs to the run loop. */
+        if (sig == SIGALRM)
+            vm->timer_fired = 1;
+        else
+            vm->stop_signal = sig;
         poll_arm(vm, MON_POLL_EXIT, true);
         return;
     }
@@ -437,7 +442,7 @@ int signals_init(struct vm *vm)
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigfillset(&sa.sa_mask);
     static const int sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS,
-                                SIGINT, SIGTERM, SIGHUP };
+                                SIGINT, SIGTERM, SIGHUP, SIGALRM };
     for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         if (sigaction(sigs[i], &sa, NULL) < 0)
             return -1;

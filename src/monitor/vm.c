@@ -91,10 +91,22 @@ void vm_io_out(struct vm *vm, uint16_t port, unsigned size, uint32_t val)
     iobus_write(&vm->io, port, size, val);
 }
 
+static uint64_t monotonic_ns(void *opaque)
+{
+    (void)opaque;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static int devices_init(struct vm *vm)
 {
+    vm->clock = (struct clock){ monotonic_ns, NULL };
     vm->console = (struct chardev){ console_write, console_read, vm };
-    uart16550_init(&vm->uart, &vm->console, (struct irq_line){ 0 });
+    i8259_init(&vm->pic, (struct irq_line){ 0 });
+    i8254_init(&vm->pit, vm->clock, i8259_irq_line(&vm->pic, 0));
+    mc146818_init(&vm->rtc, vm->clock, time(NULL), vm->ram.size, i8259_irq_line(&vm->pic, 8));
+    uart16550_init(&vm->uart, &vm->console, i8259_irq_line(&vm->pic, 4));
     debug_exit_init(&vm->dbgexit, &vm->ctl);
     i8042_init(&vm->kbc, &vm->ctl);
     resetcf9_init(&vm->cf9, &vm->ctl);
@@ -103,8 +115,13 @@ static int devices_init(struct vm *vm)
         (err = iobus_register(&vm->io, 0xf4, 4, &debug_exit_io_ops, &vm->dbgexit)) ||
         (err = iobus_register(&vm->io, 0x80, 1, &port80_io_ops, &vm->port80)) ||
         (err = i8042_register(&vm->kbc, &vm->io)) ||
-        (err = iobus_register(&vm->io, 0xcf9, 1, &resetcf9_io_ops, &vm->cf9)))
+        (err = iobus_register(&vm->io, 0xcf9, 1, &resetcf9_io_ops, &vm->cf9)) ||
+        (err = i8259_register(&vm->pic, &vm->io)) || (err = i8254_register(&vm->pit, &vm->io)) ||
+        (err = mc146818_register(&vm->rtc, &vm->io)))
         return err;
+    struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM };
+    if (timer_create(CLOCK_MONOTONIC, &sev, &vm->host_timer) < 0)
+        return -errno;
     return 0;
 }
 
@@ -153,6 +170,7 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 
 void vm_destroy(struct vm *vm)
 {
+    timer_delete(vm->host_timer);
     tcache_destroy(vm);
     segments_destroy(vm);
     shadow_destroy(&vm->shadow);
