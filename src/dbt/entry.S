@@ -133,11 +133,14 @@ mon_stub_exit64:
 /* Signal handlers that take the guest back to the monitor land here with the
  * guest state already saved and %rsp = host_rsp. */
 mon_stub_exit_host:
+    /* Clear in_guest_fs first: from here on a signal handler must leave FS
+     * alone (reloading the guest's selector after our wrfsbase would wipe
+     * the host TLS base). */
+    movl $0, B(VB_IN_GUEST_FS)
     xorl %eax, %eax
     movl %eax, %fs
     movq B(VB_HOST_FSBASE), %rax
     wrfsbase %rax
-    movl $0, B(VB_IN_GUEST_FS)
     movl $USER_DS, %eax
     movl %eax, %ss
     movl %eax, %ds

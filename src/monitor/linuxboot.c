@@ -408,7 +408,8 @@ static int lb_check_ram(struct lb_loader *l)
                        "(%u bytes at 0x%x, init_size %u at 0x%llx), at least %llu MiB",
                        l->ram->size >> 20, (unsigned long long)end, l->pm_size, LB_KERNEL_ADDR,
                        l->version >= PROTOCOL_INIT_SIZE ? get32(img, HDR_INIT_SIZE) : 0,
-                       (unsigned long long)start, (unsigned long long)((end + (1u << 20) - 1) >> 20));
+                       (unsigned long long)start,
+                       (unsigned long long)((end + (1u << 20) - 1) >> 20));
     return 0;
 }
 

@@ -185,7 +185,8 @@ static void set_host_seg(struct vm *vm, ucontext_t *uc, unsigned seg, uint16_t s
  * guest cannot map natively (page 0, the monitor region) go through the
  * monitor's two-page window onto the same guest memory.
  */
-static bool relocate_step(struct vm *vm, ucontext_t *uc, const struct access *acc, int n)
+static bool relocate_step(struct vm *vm, ucontext_t *uc, const struct access *acc, int n,
+                          struct fault *pf)
 {
     uint8_t *window = (uint8_t *)(uintptr_t)(vm->mon_base + MON_WINDOW);
     bool window_used = false;
@@ -205,8 +206,14 @@ static bool relocate_step(struct vm *vm, ucontext_t *uc, const struct access *ac
                 struct fault f;
                 uint32_t access = (acc[i].write ? PFERR_W : 0) | (vcpu_cpl(&vm->cpu) == 3 ? PFERR_U : 0);
                 bool needed = p == 0 || lin + acc[i].size > page + PAGE_SIZE;
-                if (!vm_translate(vm, page + p * PAGE_SIZE, access, &w, &f) ||
-                    !guest_ram_contains(&vm->ram, w.gpa & PAGE_MASK, PAGE_SIZE)) {
+                if (!vm_translate(vm, page + p * PAGE_SIZE, access, &w, &f)) {
+                    if (needed) {
+                        *pf = f; /* the guest's own page tables refuse it */
+                        return false;
+                    }
+                    continue;
+                }
+                if (!guest_ram_contains(&vm->ram, w.gpa & PAGE_MASK, PAGE_SIZE)) {
                     if (needed)
                         return false;
                     continue;
@@ -265,10 +272,16 @@ static void handle_access_fault(struct vm *vm, ucontext_t *uc, struct tblock *tb
     }
     /* Faulting again under the relocated segments: the guest's own access is
      * at fault after all (e.g. a read-only page). */
-    if (!vm->reloc_step && relocate_step(vm, uc, acc, n))
+    struct fault pf = { 0 };
+    if (!vm->reloc_step && relocate_step(vm, uc, acc, n, &pf))
         return;
-    vm_stop(vm, 3, "popek: guest access at eip %08x to memory the monitor cannot alias "
-            "(MMIO or accesses on several pages are not supported yet)", eip);
+    if (pf.vector == EXC_PF) {
+        raise_guest(vm, uc, m, tb, EXC_PF, true, pf.error);
+        return;
+    }
+    vm_stop(vm, 3, "popek: guest access at eip %08x to %08x (%u bytes) that the monitor cannot "
+            "alias (MMIO or accesses on several pages are not supported yet)", eip,
+            vm->cpu.seg[acc[0].seg].base + acc[0].off, acc[0].size);
     redirect_to_monitor(vm, uc, eip, m->restore);
 }
 

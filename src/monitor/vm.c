@@ -219,10 +219,12 @@ void vm_reset_cpu(struct vm *vm)
 int vm_load(struct vm *vm, char err[LOADER_ERR_LEN])
 {
     struct loader_args args = { vm->cfg.kernel, vm->cfg.append, vm->cfg.initrd };
-    int r = multiboot_load(&vm->ram, &args, &vm->boot, err);
+    int r = linux_load(&vm->ram, &args, &vm->boot, err);
     if (r == -ENOEXEC)
-        snprintf(err, LOADER_ERR_LEN, "'%s' is not a loadable kernel (expected a Multiboot ELF32 image)",
-                 vm->cfg.kernel);
+        r = multiboot_load(&vm->ram, &args, &vm->boot, err);
+    if (r == -ENOEXEC)
+        snprintf(err, LOADER_ERR_LEN, "'%s' is not a loadable kernel (expected a Linux bzImage "
+                 "or a Multiboot ELF32 image)", vm->cfg.kernel);
     if (r)
         return r;
     vm_reset_cpu(vm);
