@@ -688,21 +688,21 @@ static bool call_inner(struct emu *e, const struct far_dest *d, unsigned size)
         if (!seg_read(vm, SEG_SS, old_esp + i * size, &params[i], size, e->f))
             return false;
     }
+    /* Loaded and written at the new privilege level (supervisor accesses). */
     uint16_t cs_sel = c->seg[SEG_CS].sel;
     c->seg[SEG_CS].sel = (uint16_t)((cs_sel & ~3u) | d->cpl);
-    bool ok = seg_load(vm, SEG_SS, (uint16_t)v[1], e->f);
-    c->seg[SEG_CS].sel = cs_sel;
-    if (!ok) {
-        if (e->f->vector == EXC_GP)
-            e->f->vector = EXC_TS;
-        return false;
+    bool pushed = seg_load(vm, SEG_SS, (uint16_t)v[1], e->f);
+    if (!pushed && e->f->vector == EXC_GP)
+        e->f->vector = EXC_TS;
+    if (pushed) {
+        *vm_gpr(vm, R_ESP) = v[0];
+        pushed = push(e, old_ss.sel, size) && push(e, old_esp, size);
+        for (unsigned i = d->params; pushed && i > 0; i--)
+            pushed = push(e, params[i - 1], size);
+        pushed = pushed && push(e, cs_sel, size) && push(e, e->next, size);
     }
-    *vm_gpr(vm, R_ESP) = v[0];
-    bool pushed = push(e, old_ss.sel, size) && push(e, old_esp, size);
-    for (unsigned i = d->params; pushed && i > 0; i--)
-        pushed = push(e, params[i - 1], size);
-    pushed = pushed && push(e, cs_sel, size) && push(e, e->next, size);
     if (!pushed) {
+        c->seg[SEG_CS].sel = cs_sel;
         c->seg[SEG_SS] = old_ss;
         seg_refresh_host(vm, SEG_SS);
         *vm_gpr(vm, R_ESP) = old_esp;

@@ -118,20 +118,18 @@ bool deliver_interrupt(struct vm *vm, uint8_t vector, bool soft, bool has_error,
     uint32_t saved_esp = *vm_gpr(vm, R_ESP);
     uint16_t old_cs = c->seg[SEG_CS].sel;
 
+    /* The new stack is loaded and written at the new privilege level: those
+     * are supervisor accesses (SDM 6.12.1), so switch the CPL first. */
+    c->seg[SEG_CS].sel = (uint16_t)((old_cs & ~3u) | new_cpl);
     if (new_cpl < cpl) {
         uint16_t nss;
         uint32_t nesp;
         if (!tss_stack(vm, new_cpl, &nss, &nesp, f))
-            return false;
-        /* Load the new stack as the CPU would at the new privilege level. */
-        uint16_t cs_sel = c->seg[SEG_CS].sel;
-        c->seg[SEG_CS].sel = (uint16_t)((cs_sel & ~3u) | new_cpl);
-        bool ok = seg_load(vm, SEG_SS, nss, f);
-        c->seg[SEG_CS].sel = cs_sel;
-        if (!ok) {
+            goto unwind;
+        if (!seg_load(vm, SEG_SS, nss, f)) {
             if (f->vector == EXC_GP)
                 f->vector = EXC_TS;
-            return false;
+            goto unwind;
         }
         *vm_gpr(vm, R_ESP) = nesp;
         if (!vm_push32(vm, saved_ss.sel, f) || !vm_push32(vm, saved_esp, f))
@@ -154,6 +152,7 @@ bool deliver_interrupt(struct vm *vm, uint8_t vector, bool soft, bool has_error,
     return true;
 
 unwind:
+    c->seg[SEG_CS].sel = old_cs;
     c->seg[SEG_SS] = saved_ss;
     seg_refresh_host(vm, SEG_SS);
     *vm_gpr(vm, R_ESP) = saved_esp;
@@ -169,10 +168,15 @@ static void triple_fault(struct vm *vm)
 void deliver_fault(struct vm *vm, const struct fault *exc)
 {
     struct fault cur = *exc, next;
+    if (exc->vector == EXC_PF)
+        vm_log(vm, LOG_INT, "int: #PF cr2 %08x err %x at eip %08x\n", vm->cpu.cr2, exc->error,
+               vm->cpu.eip);
     cur.has_error = has_error_code(cur.vector);
     for (;;) {
         if (deliver_interrupt(vm, cur.vector, false, cur.has_error, cur.error, vm->cpu.eip, &next))
             return;
+        vm_log(vm, LOG_INT, "int: delivering vector %u raised vector %u err %x (cr2 %08x)\n",
+               cur.vector, next.vector, next.error, vm->cpu.cr2);
         if (cur.vector == EXC_DF) {
             triple_fault(vm);
             return;
