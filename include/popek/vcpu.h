@@ -102,6 +102,7 @@ enum {
 #define MSR_IA32_SYSENTER_ESP 0x175
 #define MSR_IA32_SYSENTER_EIP 0x176
 #define MSR_IA32_MISC_ENABLE 0x1a0
+#define MSR_IA32_BIOS_SIGN_ID 0x08b
 
 /* Segment register numbers, in the x86 encoding order (Sreg field).  Plain
  * macros because entry.S uses them too. */
@@ -177,6 +178,7 @@ struct ibl_entry {
 #define VB_IBL_HITS 0x90     /* IBL hits since the monitor last folded them into its stats */
 #define VB_RESUME_FS 0x94    /* FS selector the signal trampoline reloads on return */
 #define VB_PKRU 0x98         /* PKRU for the guest's CPL: supervisor pages denied at CPL 3 */
+#define VB_FXSAVE 0x100      /* guest x87/MMX/SSE state (FXSAVE image) while the monitor runs */
 
 #define VB_SCRATCH_EAX (VB_SCRATCH + 0)
 #define VB_SCRATCH_ECX (VB_SCRATCH + 4)
@@ -211,6 +213,8 @@ struct vcpu_block {
     uint16_t resume_fs;
     uint16_t pad3;
     uint32_t pkru;
+    uint8_t pad4[VB_FXSAVE - 0x9c];
+    uint8_t fxsave[512] __attribute__((aligned(16)));
 };
 
 /* A segment register's hidden part, as loaded (SDM 3.4.3). */

@@ -41,6 +41,9 @@ popek_enter:
     movw (VB_MON_GS)(%rdi), %ax
     movw %ax, %gs
     movq %rsp, B(VB_HOST_RSP)
+    /* The guest's x87/SSE registers: the monitor's C code (glibc's SSE
+     * string functions) does not preserve them between exits. */
+    fxrstor B(VB_FXSAVE)
     rdfsbase %rax
     movq %rax, B(VB_HOST_FSBASE)
     movl B(VB_PKRU), %eax
@@ -137,6 +140,13 @@ mon_stub_exit_host:
      * alone (reloading the guest's selector after our wrfsbase would wipe
      * the host TLS base). */
     movl $0, B(VB_IN_GUEST_FS)
+    /* Guest FPU state out, a clean one for C (control words are
+     * callee-saved in the ABI; the guest may have changed them). */
+    fxsave B(VB_FXSAVE)
+    fninit
+    pushq $0x1f80
+    ldmxcsr (%rsp)
+    addq $8, %rsp
     xorl %eax, %eax
     movl %eax, %fs
     movq B(VB_HOST_FSBASE), %rax

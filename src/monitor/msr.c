@@ -28,6 +28,9 @@ bool msr_read(struct vm *vm, uint32_t msr, uint64_t *val)
     case MSR_IA32_MISC_ENABLE:
         *val = MISC_ENABLE_FAST_STRINGS;
         return true;
+    case MSR_IA32_BIOS_SIGN_ID:
+        *val = 0; /* microcode revision: none loaded */
+        return true;
     default:
         vm_log(vm, LOG_UNIMP, "rdmsr %#x: #GP\n", msr);
         return false;
@@ -53,6 +56,7 @@ bool msr_write(struct vm *vm, uint32_t msr, uint64_t val)
         c->sysenter_eip = (uint32_t)val;
         return true;
     case MSR_IA32_MISC_ENABLE:
+    case MSR_IA32_BIOS_SIGN_ID: /* Linux clears it before CPUID 1 to read the revision */
         return true;
     default:
         vm_log(vm, LOG_UNIMP, "wrmsr %#x <- %#llx: #GP\n", msr, (unsigned long long)val);

@@ -40,6 +40,7 @@ _Static_assert(offsetof(struct vcpu_block, vm) == VB_VM, "VB_VM");
 _Static_assert(offsetof(struct vcpu_block, ibl_hits) == VB_IBL_HITS, "VB_IBL_HITS");
 _Static_assert(offsetof(struct vcpu_block, resume_fs) == VB_RESUME_FS, "VB_RESUME_FS");
 _Static_assert(offsetof(struct vcpu_block, pkru) == VB_PKRU, "VB_PKRU");
+_Static_assert(offsetof(struct vcpu_block, fxsave) == VB_FXSAVE, "VB_FXSAVE");
 _Static_assert(sizeof(struct vcpu_block) <= MON_STUBS - MON_BLOCK, "vcpu_block fits its page");
 _Static_assert(MON_IBL + MON_IBL_TABLES * MON_IBL_ENTRIES * sizeof(struct ibl_entry) <= MON_TC,
                "IBL tables fit below the TC");
@@ -160,6 +161,8 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
     if (tcache_init(vm))
         return -ENOMEM;
     vm->cpu.blk->exit_far_off = vm->tc.stub_exit64;
+    /* The guest's FPU starts as after FNINIT, with SSE exceptions masked. */
+    __asm__ volatile("fninit\n\tfxsave %0" : "=m"(vm->cpu.blk->fxsave));
     __asm__ volatile("movw %0, %%gs" ::"r"(vm->cpu.blk->mon_gs));
     if ((err = devices_init(vm)))
         return err;
