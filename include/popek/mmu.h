@@ -91,6 +91,7 @@ struct shadow {
     uint32_t *rmap_next;   /* per linear page: next entry + 1 */
     uint32_t *rmap_frame;  /* per linear page: the frame it maps */
     int pkey_sup;
+    uint32_t limit;     /* the monitor region starts here: never shadowed */
     uint64_t hidden_faults;
 };
 
@@ -101,6 +102,10 @@ bool shadow_is_mapped(const struct shadow *sh, uint32_t linear);
  * supervisor pages get the supervisor protection key. */
 int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32_t gpa,
                bool writable, bool user, bool global, bool large);
+/* All of the guest 4 MiB page containing `linear` (backed by RAM from the
+ * frame of `gpa`): -EFAULT if it is not all RAM or would reach `limit`. */
+int shadow_map_large(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32_t gpa,
+                     bool writable, bool user, bool global);
 void shadow_unmap_page(struct shadow *sh, uint32_t linear);
 /* INVLPG: the page, or every page of the guest 4 MiB page containing it. */
 void shadow_invlpg(struct shadow *sh, uint32_t linear);

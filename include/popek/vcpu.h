@@ -178,6 +178,7 @@ struct ibl_entry {
 #define VB_IBL_HITS 0x90     /* IBL hits since the monitor last folded them into its stats */
 #define VB_RESUME_FS 0x94    /* FS selector the signal trampoline reloads on return */
 #define VB_PKRU 0x98         /* PKRU for the guest's CPL: supervisor pages denied at CPL 3 */
+#define VB_GS_ALIAS_WRAP 0x9c /* the guest's GS for offsets that wrap past 4 GiB (segments.c) */
 #define VB_FXSAVE 0x100      /* guest x87/MMX/SSE state (FXSAVE image) while the monitor runs */
 
 #define VB_SCRATCH_EAX (VB_SCRATCH + 0)
@@ -213,7 +214,8 @@ struct vcpu_block {
     uint16_t resume_fs;
     uint16_t pad3;
     uint32_t pkru;
-    uint8_t pad4[VB_FXSAVE - 0x9c];
+    uint16_t gs_alias_wrap;
+    uint8_t pad4[VB_FXSAVE - 0x9e];
     uint8_t fxsave[512] __attribute__((aligned(16)));
 };
 

@@ -171,6 +171,7 @@ struct tblock *tcache_find_by_tc(struct vm *vm, uint32_t tc_addr);
 const struct tb_map *tcache_map_tc(const struct tblock *tb, uint32_t tc_addr);
 void tcache_invalidate_phys(struct vm *vm, uint32_t gpa);
 void tcache_address_space_changed(struct vm *vm);
+void tcache_unchain_all(struct vm *vm);
 void tcache_invalidate_linear_page(struct vm *vm, uint32_t lin);
 void tcache_ibl_clear(struct vm *vm);
 bool tcache_ibl_valid(const struct vm *vm);

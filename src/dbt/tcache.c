@@ -281,6 +281,18 @@ void tcache_address_space_changed(struct vm *vm)
     tc->nvolatile = 0;
 }
 
+/* A full TLB flush (CR4.PGE toggled): every chain and IBL entry goes, the
+ * translations stay (their frames are checked again at lookup). */
+void tcache_unchain_all(struct vm *vm)
+{
+    struct tcache *tc = &vm->tc;
+    for (uint32_t i = 0; i < tc->nblocks; i++)
+        for (unsigned e = 0; e < tc->blocks[i].nexits; e++)
+            unchain_exit(&tc->blocks[i], e);
+    tc->nvolatile = 0;
+    tcache_ibl_clear(vm);
+}
+
 /* INVLPG: nothing may reach blocks on that linear page without a lookup. */
 void tcache_invalidate_linear_page(struct vm *vm, uint32_t lin)
 {

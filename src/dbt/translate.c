@@ -300,16 +300,23 @@ static void emit_ident(struct xlate *x, const struct dbt_insn *in, const uint8_t
     }
     /* GS belongs to the monitor and CS to translated code: run the access
      * through FS holding the guest segment's shadow, then put FS back. */
-    bool via_cs = false;
-    for (unsigned i = 0; i < in->zi.operand_count; i++)
-        if (in->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && in->ops[i].mem.segment == ZYDIS_REGISTER_CS)
-            via_cs = true;
+    uint32_t alias = VB_GS_ALIAS;
+    for (unsigned i = 0; i < in->zi.operand_count; i++) {
+        const ZydisDecodedOperand *op = &in->ops[i];
+        if (op->type != ZYDIS_OPERAND_TYPE_MEMORY)
+            continue;
+        if (op->mem.segment == ZYDIS_REGISTER_CS)
+            alias = VB_CS_ALIAS;
+        else if (op->mem.segment == ZYDIS_REGISTER_GS && op->mem.base == ZYDIS_REGISTER_NONE &&
+                 op->mem.index == ZYDIS_REGISTER_NONE && (int32_t)op->mem.disp.value < 0)
+            alias = VB_GS_ALIAS_WRAP; /* a TLS variable below the thread pointer */
+    }
     uint8_t b[16];
     memcpy(b, bytes, in->zi.length);
     for (unsigned i = 0; i < in->zi.raw.prefix_count; i++)
         if (b[i] == 0x65 || b[i] == 0x2e)
             b[i] = 0x64;
-    e_load_fs(&x->e, BLK(via_cs ? VB_CS_ALIAS : VB_GS_ALIAS));
+    e_load_fs(&x->e, BLK(alias));
     e_bytes(&x->e, b, in->zi.length);
     e_load_fs(&x->e, BLK(VB_HOST_SEL + 2 * SEG_FS));
 }

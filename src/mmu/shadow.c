@@ -99,6 +99,38 @@ int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32
     return 0;
 }
 
+int shadow_map_large(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32_t gpa,
+                     bool writable, bool user, bool global)
+{
+    uint32_t base = linear & 0xffc00000u, gbase = gpa & 0xffc00000u;
+    const uint32_t size = 4u << 20;
+    if (base < PAGE_SIZE || base + (uint64_t)size > sh->limit ||
+        !guest_ram_contains(ram, gbase, size))
+        return -EFAULT;
+    int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+    void *p = mmap((void *)(uintptr_t)base, size, prot, MAP_SHARED | MAP_FIXED, ram->memfd, gbase);
+    if (p == MAP_FAILED)
+        return -errno;
+    if (!user && pkey_mprotect(p, size, prot, sh->pkey_sup) < 0)
+        return -errno;
+    for (uint32_t i = 0; i < 1024; i++) {
+        uint32_t pn = base / PAGE_SIZE + i, frame = gbase / PAGE_SIZE + i;
+        if (bit(sh->mapped, pn))
+            rmap_remove(sh, pn);
+        set_bit(sh->mapped, pn, true);
+        set_bit(sh->global, pn, global);
+        set_bit(sh->large, pn, true);
+        sh->rmap_frame[pn] = frame;
+        sh->rmap_next[pn] = sh->rmap_head[frame];
+        sh->rmap_head[frame] = pn + 1;
+        /* Frames holding translated code stay read-only in every alias. */
+        if (writable && guest_ram_is_code(ram, frame * PAGE_SIZE))
+            mprotect((void *)(uintptr_t)(pn * PAGE_SIZE), PAGE_SIZE, PROT_READ);
+    }
+    sh->large_region[base >> 22] = 1;
+    return 0;
+}
+
 static void reserve(uint32_t linear, uint64_t len)
 {
     mmap((void *)(uintptr_t)linear, len, PROT_NONE,

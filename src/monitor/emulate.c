@@ -329,10 +329,15 @@ static bool write_cr(struct emu *e, unsigned n, uint32_t v)
     case 4:
         if (v & ~CR4_SUPPORTED)
             return GP0(e);
-        if ((v ^ c->cr4) & (CR4_PSE | CR4_PGE))
+        if ((v ^ c->cr4) & CR4_PSE) {
             paging_mode_changed(e->vm);
-        else if ((v ^ c->cr4) & CR4_TSD)
+        } else if ((v ^ c->cr4) & CR4_PGE) {
+            /* How Linux flushes global TLB entries: a full TLB flush. */
+            shadow_unmap_all(&e->vm->shadow, false);
+            tcache_unchain_all(e->vm);
+        } else if ((v ^ c->cr4) & CR4_TSD) {
             tcache_flush(e->vm); /* RDTSC is translated per TSD */
+        }
         c->cr4 = v;
         return true;
     default:

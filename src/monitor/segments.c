@@ -154,6 +154,27 @@ static const struct host_desc empty_desc = {
 
 static void ldt_reload_all(struct vm *vm);
 
+/* The host LDT slot holding `d`, written on first use. */
+static uint16_t ldt_selector(struct vm *vm, const struct host_desc *d)
+{
+    struct host_ldt *ldt = vm->ldt;
+    for (unsigned i = LDT_FIRST_DYNAMIC; i < ldt->next; i++)
+        if (!memcmp(&ldt->slot[i], d, sizeof(*d)))
+            return LDT_SEL(i);
+    if (ldt->next == LDT_SLOTS) {
+        ldt->next = LDT_FIRST_DYNAMIC;
+        ldt_reload_all(vm);
+        return ldt_selector(vm, d);
+    }
+    unsigned slot = ldt->next++;
+    if (ldt_write(slot, d)) {
+        vm_stop(vm, 3, "popek: modify_ldt failed for slot %u", slot);
+        return 0;
+    }
+    ldt->slot[slot] = *d;
+    return LDT_SEL(slot);
+}
+
 static uint16_t host_selector(struct vm *vm, const struct seg_cache *sc, bool cs_alias)
 {
     struct host_desc d;
@@ -161,22 +182,31 @@ static uint16_t host_selector(struct vm *vm, const struct seg_cache *sc, bool cs
         return 0;
     if (!host_desc_for(vm, sc, cs_alias, &d))
         d = empty_desc;
-    struct host_ldt *ldt = vm->ldt;
-    for (unsigned i = LDT_FIRST_DYNAMIC; i < ldt->next; i++)
-        if (!memcmp(&ldt->slot[i], &d, sizeof(d)))
-            return LDT_SEL(i);
-    if (ldt->next == LDT_SLOTS) {
-        ldt->next = LDT_FIRST_DYNAMIC;
-        ldt_reload_all(vm);
-        return host_selector(vm, sc, cs_alias);
-    }
-    unsigned slot = ldt->next++;
-    if (ldt_write(slot, &d)) {
-        vm_stop(vm, 3, "popek: modify_ldt failed for slot %u", slot);
-        return 0;
-    }
-    ldt->slot[slot] = d;
-    return LDT_SEL(slot);
+    return ldt_selector(vm, &d);
+}
+
+/*
+ * The other half of a flat 4 GiB segment with a non-zero base: the offsets
+ * that wrap around 4 GiB, i.e. linear [0, base).  glibc's TLS variables sit
+ * at negative offsets from %gs, which the truncated expand-up shadow cannot
+ * reach, so the translator uses this expand-down shadow for GS accesses with
+ * a negative displacement (translate.c).  Elsewhere it is the normal shadow.
+ */
+static uint16_t wrap_selector(struct vm *vm, const struct seg_cache *sc, uint16_t normal)
+{
+    uint16_t type = sc->attr & SEG_ATTR_TYPE;
+    if (!sc->valid || sc->base == 0 || sc->base >= vm->mon_base || sc->limit != 0xffffffffu ||
+        (type & (SEG_TYPE_CODE | SEG_TYPE_EXPDOWN)) || !(sc->attr & SEG_ATTR_DB))
+        return normal;
+    /* Valid offsets (limit, 4 GiB): round the page-granular limit up so
+     * that nothing at or above `base` is reachable. */
+    uint64_t first_valid = (uint64_t)GUEST_SPACE - sc->base; /* offset of linear 0 */
+    uint32_t pages_limit = (uint32_t)((first_valid + PAGE_SIZE - 1) / PAGE_SIZE) - 1;
+    struct host_desc d = {
+        .base = sc->base, .limit = pages_limit, .contents = MODIFY_LDT_CONTENTS_STACK,
+        .read_only = !(type & SEG_TYPE_WRITABLE), .seg32 = true, .pages = true,
+    };
+    return ldt_selector(vm, &d);
 }
 
 /*
@@ -207,6 +237,7 @@ void seg_refresh_host(struct vm *vm, unsigned seg)
         break;
     case SEG_GS:
         b->gs_alias = host_selector(vm, sc, false);
+        b->gs_alias_wrap = wrap_selector(vm, sc, b->gs_alias);
         break;
     default:
         b->host_sel[seg] = host_selector(vm, sc, false);

@@ -247,6 +247,33 @@ static void relocate_done(struct vm *vm, ucontext_t *uc)
     vm->reloc_step = false;
 }
 
+/*
+ * A GS access through the segment swap (translate.c) whose offset wraps past
+ * 4 GiB: glibc reaches TLS variables below the thread pointer through a
+ * register (`mov %gs:(%edi),%ebp`), which the translator could not see.
+ * Point that site's FS load at the wrap-around shadow (or back) and restart
+ * it; the access then runs natively from now on.
+ */
+static bool repoint_gs_swap(struct vm *vm, ucontext_t *uc, const struct tblock *tb,
+                            const struct tb_map *m, const struct access *a)
+{
+    const struct vcpu_block *b = vm->cpu.blk;
+    const struct seg_cache *gs = &vm->cpu.seg[SEG_GS];
+    uint8_t *load = (uint8_t *)(uintptr_t)(tb->tc + m->tc_off);
+    static const uint8_t fs_load[3] = { 0x65, 0x8e, 0x25 }; /* mov %gs:disp32,%fs */
+    if (b->gs_alias_wrap == b->gs_alias || memcmp(load, fs_load, 3))
+        return false;
+    uint32_t want = (uint64_t)gs->base + a->off >= GUEST_SPACE ? VB_GS_ALIAS_WRAP : VB_GS_ALIAS;
+    uint32_t cur;
+    memcpy(&cur, load + 3, 4);
+    if (cur == MON_BLOCK + want)
+        return false; /* already the right shadow: a genuine refusal */
+    want += MON_BLOCK;
+    memcpy(load + 3, &want, 4);
+    uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)load;
+    return true;
+}
+
 /* #GP or #SS (or #PF on page 0) from a guest memory access: either the guest
  * broke its own segment limits, or only the monitor's shadow refused it. */
 static void handle_access_fault(struct vm *vm, ucontext_t *uc, struct tblock *tb,
@@ -272,6 +299,9 @@ static void handle_access_fault(struct vm *vm, ucontext_t *uc, struct tblock *tb
     }
     /* Faulting again under the relocated segments: the guest's own access is
      * at fault after all (e.g. a read-only page). */
+    for (int i = 0; i < n; i++)
+        if (acc[i].seg == SEG_GS && repoint_gs_swap(vm, uc, tb, m, &acc[i]))
+            return;
     struct fault pf = { 0 };
     if (!vm->reloc_step && relocate_step(vm, uc, acc, n, &pf))
         return;
@@ -342,8 +372,14 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
      * the guest allows only because CR0.WP=0 (supervisor, read-only page)
      * gets the page writable for this one instruction. */
     bool wp0 = write && !w.writable;
-    if (shadow_map(&vm->shadow, &vm->ram, lin, gpa, (w.writable && w.dirty) || wp0, w.user,
-                   w.global, w.large) < 0) {
+    bool writable = (w.writable && w.dirty) || wp0;
+    /* A guest 4 MiB page shares its A/D bits: one mmap for all of it.  With
+     * paging off every page is writable, so map 4 MiB of RAM at a time too. */
+    bool paging = vm->cpu.cr0 & CR0_PG;
+    if ((w.large || !paging) && !wp0 &&
+        shadow_map_large(&vm->shadow, &vm->ram, lin, w.gpa, writable, w.user, w.global) == 0)
+        return;
+    if (shadow_map(&vm->shadow, &vm->ram, lin, gpa, writable, w.user, w.global, w.large) < 0) {
         vm_stop(vm, 3, "popek: cannot map guest page %08x at %08x", gpa, lin);
         redirect_to_monitor(vm, uc, eip, m->restore);
         return;

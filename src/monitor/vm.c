@@ -40,6 +40,7 @@ _Static_assert(offsetof(struct vcpu_block, vm) == VB_VM, "VB_VM");
 _Static_assert(offsetof(struct vcpu_block, ibl_hits) == VB_IBL_HITS, "VB_IBL_HITS");
 _Static_assert(offsetof(struct vcpu_block, resume_fs) == VB_RESUME_FS, "VB_RESUME_FS");
 _Static_assert(offsetof(struct vcpu_block, pkru) == VB_PKRU, "VB_PKRU");
+_Static_assert(offsetof(struct vcpu_block, gs_alias_wrap) == VB_GS_ALIAS_WRAP, "VB_GS_ALIAS_WRAP");
 _Static_assert(offsetof(struct vcpu_block, fxsave) == VB_FXSAVE, "VB_FXSAVE");
 _Static_assert(sizeof(struct vcpu_block) <= MON_STUBS - MON_BLOCK, "vcpu_block fits its page");
 _Static_assert(MON_IBL + MON_IBL_TABLES * MON_IBL_ENTRIES * sizeof(struct ibl_entry) <= MON_TC,
@@ -158,6 +159,7 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
     if ((err = guest_ram_init(&vm->ram, cfg->ram_mb << 20)) || (err = shadow_init(&vm->shadow, &vm->ram)) ||
         (err = monitor_region_init(vm)) || (err = segments_init(vm)))
         return err;
+    vm->shadow.limit = vm->mon_base;
     if (tcache_init(vm))
         return -ENOMEM;
     vm->cpu.blk->exit_far_off = vm->tc.stub_exit64;
@@ -221,10 +223,22 @@ void vm_reset_cpu(struct vm *vm)
 
 int vm_load(struct vm *vm, char err[LOADER_ERR_LEN])
 {
-    struct loader_args args = { vm->cfg.kernel, vm->cfg.append, vm->cfg.initrd };
+    /* Linux keeps its fixmap just below 4 GiB, inside the monitor region,
+     * where every access would be relocated one step at a time: ask it to
+     * keep out (arch/x86/mm/pgtable_32.c, reservetop=), unless told otherwise. */
+    char cmdline[4096];
+    const char *append = vm->cfg.append ? vm->cfg.append : "";
+    if (strstr(append, "reservetop="))
+        snprintf(cmdline, sizeof(cmdline), "%s", append);
+    else
+        snprintf(cmdline, sizeof(cmdline), "reservetop=%u%s%s", vm->mon_size, *append ? " " : "",
+                 append); /* first: whatever follows "--" belongs to init */
+    struct loader_args args = { vm->cfg.kernel, cmdline, vm->cfg.initrd };
     int r = linux_load(&vm->ram, &args, &vm->boot, err);
-    if (r == -ENOEXEC)
+    if (r == -ENOEXEC) {
+        args.cmdline = vm->cfg.append;
         r = multiboot_load(&vm->ram, &args, &vm->boot, err);
+    }
     if (r == -ENOEXEC)
         snprintf(err, LOADER_ERR_LEN, "'%s' is not a loadable kernel (expected a Linux bzImage "
                  "or a Multiboot ELF32 image)", vm->cfg.kernel);
