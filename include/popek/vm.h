@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
+#include <termios.h>
 #include <time.h>
 
 #include "popek/dbt.h"
@@ -80,6 +81,9 @@ struct vm {
     uint64_t timer_deadline;         /* what host_timer is armed for (0: disarmed) */
     volatile sig_atomic_t timer_fired;
     bool poll_irq_armed;
+    bool console_raw;                /* stdin is a terminal we put in raw mode */
+    bool console_escape;             /* Ctrl-A seen, waiting for the command key */
+    struct termios console_saved;
     struct vm_stats stats;
     struct fault pending_fault;      /* raised by a host fault, delivered by the run loop */
     struct fault mem_fault;          /* the #PF of the last failed vm_read/write_linear */
@@ -112,6 +116,8 @@ int vm_reset(struct vm *vm);
 /* Stop the VM with a message and an exit status (first call wins). */
 void vm_stop(struct vm *vm, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void vm_print_stats(struct vm *vm, FILE *f);
+/* Give the terminal back as it was (also on every exit path). */
+void console_restore(struct vm *vm);
 
 /* run.c */
 int vm_run(struct vm *vm);

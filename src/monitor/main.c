@@ -196,6 +196,7 @@ int main(int argc, char **argv)
         return 2;
     }
     int status = vm_run(vm);
+    console_restore(vm);
     if (vm->stop_msg[0])
         fprintf(stderr, "%s\n", vm->stop_msg);
     if (cfg.stats)

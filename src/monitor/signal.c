@@ -89,6 +89,7 @@ static void __attribute__((noreturn)) monitor_bug(int sig, siginfo_t *si, uconte
                      si->si_code, (unsigned long long)uc->uc_mcontext.gregs[REG_RIP], si->si_addr);
     if (n > 0)
         (void)!write(2, msg, (size_t)n);
+    console_restore(signal_vm());
     signal(SIGABRT, SIG_DFL);
     abort();
 }

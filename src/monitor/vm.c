@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "popek/vm.h"
@@ -60,7 +61,13 @@ void vm_stop(struct vm *vm, int status, const char *fmt, ...)
     }
 }
 
-/* ---- console (COM1 on the terminal) ---------------------------------------------- */
+/* ---- console (COM1 on the terminal) ----------------------------------------------
+ *
+ * Like QEMU's -nographic: the terminal is put in raw mode so that every key,
+ * Ctrl-C included, goes to the guest, and Ctrl-A starts a monitor escape:
+ * Ctrl-A X quits, Ctrl-A Ctrl-A sends a Ctrl-A, Ctrl-A H lists them.
+ */
+#define CTRL_A 0x01
 
 static void console_write(void *opaque, uint8_t byte)
 {
@@ -68,14 +75,61 @@ static void console_write(void *opaque, uint8_t byte)
     (void)!write(STDOUT_FILENO, &byte, 1);
 }
 
+static void console_say(const char *msg)
+{
+    (void)!write(STDERR_FILENO, msg, strlen(msg));
+}
+
 static int console_read(void *opaque)
 {
-    (void)opaque;
+    struct vm *vm = opaque;
     struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
     uint8_t c;
-    if (poll(&p, 1, 0) == 1 && (p.revents & POLLIN) && read(STDIN_FILENO, &c, 1) == 1)
-        return c;
+    while (poll(&p, 1, 0) == 1 && (p.revents & POLLIN) && read(STDIN_FILENO, &c, 1) == 1) {
+        if (!vm->console_escape) {
+            if (c == CTRL_A && vm->console_raw) {
+                vm->console_escape = true;
+                continue;
+            }
+            return c;
+        }
+        vm->console_escape = false;
+        switch (c) {
+        case 'x':
+        case 'X':
+            console_say("\r\npopek: terminated (Ctrl-A X)\r\n");
+            vm_stop(vm, 0, NULL);
+            return -1;
+        case 'h':
+        case 'H':
+            console_say("\r\nC-a x    exit\r\nC-a C-a  send C-a\r\nC-a h    this help\r\n");
+            continue;
+        case CTRL_A:
+            return CTRL_A;
+        default:
+            continue;
+        }
+    }
     return -1;
+}
+
+void console_restore(struct vm *vm)
+{
+    if (vm->console_raw) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &vm->console_saved);
+        vm->console_raw = false;
+    }
+}
+
+static void console_init(struct vm *vm)
+{
+    struct termios t;
+    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &t) < 0)
+        return;
+    vm->console_saved = t;
+    cfmakeraw(&t);
+    if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) == 0)
+        vm->console_raw = true;
 }
 
 /* ---- I/O ------------------------------------------------------------------------------ */
@@ -105,6 +159,7 @@ static int devices_init(struct vm *vm)
 {
     vm->clock = (struct clock){ monotonic_ns, NULL };
     vm->console = (struct chardev){ console_write, console_read, vm };
+    console_init(vm);
     i8259_init(&vm->pic, (struct irq_line){ 0 });
     i8254_init(&vm->pit, vm->clock, i8259_irq_line(&vm->pic, 0));
     mc146818_init(&vm->rtc, vm->clock, time(NULL), vm->ram.size, i8259_irq_line(&vm->pic, 8));
@@ -175,6 +230,7 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 
 void vm_destroy(struct vm *vm)
 {
+    console_restore(vm);
     timer_delete(vm->host_timer);
     tcache_destroy(vm);
     segments_destroy(vm);
