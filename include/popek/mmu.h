@@ -92,6 +92,11 @@ struct shadow {
     uint32_t *rmap_frame;  /* per linear page: the frame it maps */
     int pkey_sup;
     uint32_t limit;     /* the monitor region starts here: never shadowed */
+    /* Linear pages mapped from non-global guest mappings, in mapping order
+     * (may hold stale entries): what a CR3 write drops, without scanning
+     * the bitmaps of all 4 GiB. */
+    uint32_t *nonglobal;
+    uint32_t nnonglobal, max_nonglobal;
     uint64_t hidden_faults;
 };
 
@@ -127,6 +132,7 @@ void shadow_set_code(struct shadow *sh, struct guest_ram *ram, uint32_t gpa, boo
 #define PFERR_P 0x1u   /* #PF error code: protection violation (else not present) */
 #define PFERR_W 0x2u   /* write access */
 #define PFERR_U 0x4u   /* user-mode access */
+#define PFERR_RSVD 0x8u /* a reserved bit was set in a paging entry */
 
 struct walk {
     uint32_t gpa;      /* the translated physical address */

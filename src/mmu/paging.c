@@ -23,6 +23,11 @@ bool paging_walk(struct guest_ram *ram, const struct paging_mode *m, uint32_t li
     uint32_t *pte = NULL;
     uint32_t eff; /* effective W/U: the AND of both levels */
     if ((*pde & PTE_PS) && m->pse) {
+        /* Bits 21:13 are reserved without PSE-36 (which CPUID does not offer). */
+        if (*pde & 0x003fe000u) {
+            *err = PFERR_P | PFERR_RSVD | (access & (PFERR_W | PFERR_U));
+            return false;
+        }
         eff = *pde;
         w->gpa = (*pde & 0xffc00000u) | (lin & 0x003fffffu);
         w->global = m->pge && (*pde & PTE_G);

@@ -36,7 +36,9 @@ int shadow_init(struct shadow *sh, const struct guest_ram *ram)
     sh->rmap_head = calloc(ram->size / PAGE_SIZE, sizeof(uint32_t));
     sh->rmap_next = calloc(SHADOW_PAGES, sizeof(uint32_t));
     sh->rmap_frame = calloc(SHADOW_PAGES, sizeof(uint32_t));
-    if (!sh->mapped || !sh->global || !sh->large || !sh->rmap_head || !sh->rmap_next || !sh->rmap_frame)
+    sh->max_nonglobal = 1u << 16;
+    sh->nonglobal = malloc(sh->max_nonglobal * sizeof(uint32_t));
+    if (!sh->mapped || !sh->global || !sh->large || !sh->rmap_head || !sh->rmap_next || !sh->rmap_frame || !sh->nonglobal)
         return -ENOMEM;
     /* Without protection keys, ring 3 cannot be told from ring 0 in the
      * shadow; refuse rather than let guest user code read kernel pages. */
@@ -52,6 +54,7 @@ void shadow_destroy(struct shadow *sh)
     free(sh->rmap_head);
     free(sh->rmap_next);
     free(sh->rmap_frame);
+    free(sh->nonglobal);
     memset(sh, 0, sizeof(*sh));
 }
 
@@ -68,6 +71,14 @@ static void rmap_remove(struct shadow *sh, uint32_t pn)
             *pp = sh->rmap_next[pn];
             break;
         }
+}
+
+/* Past the list's capacity, the next CR3 write scans the bitmaps instead. */
+static void note_nonglobal(struct shadow *sh, uint32_t pn)
+{
+    if (sh->nnonglobal < sh->max_nonglobal)
+        sh->nonglobal[sh->nnonglobal] = pn;
+    sh->nnonglobal++;
 }
 
 int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32_t gpa,
@@ -90,6 +101,8 @@ int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32
     set_bit(sh->mapped, pn, true);
     set_bit(sh->global, pn, global);
     set_bit(sh->large, pn, large);
+    if (!global)
+        note_nonglobal(sh, pn);
     if (large)
         sh->large_region[pn >> 10] = 1;
     uint32_t frame = gpa / PAGE_SIZE;
@@ -120,6 +133,8 @@ int shadow_map_large(struct shadow *sh, struct guest_ram *ram, uint32_t linear, 
         set_bit(sh->mapped, pn, true);
         set_bit(sh->global, pn, global);
         set_bit(sh->large, pn, true);
+        if (!global)
+            note_nonglobal(sh, pn);
         sh->rmap_frame[pn] = frame;
         sh->rmap_next[pn] = sh->rmap_head[frame];
         sh->rmap_head[frame] = pn + 1;
@@ -171,6 +186,26 @@ void shadow_invlpg(struct shadow *sh, uint32_t linear)
 
 void shadow_unmap_all(struct shadow *sh, bool keep_global)
 {
+    if (keep_global && sh->nnonglobal <= sh->max_nonglobal) {
+        /* The usual CR3 write: drop just the recorded non-global pages,
+         * merging runs of consecutive pages into one mmap. */
+        for (uint32_t i = 0; i < sh->nnonglobal;) {
+            uint32_t pn = sh->nonglobal[i++];
+            if (!bit(sh->mapped, pn) || bit(sh->global, pn))
+                continue;
+            uint32_t end = pn;
+            forget(sh, end++);
+            while (i < sh->nnonglobal && sh->nonglobal[i] == end && bit(sh->mapped, end) &&
+                   !bit(sh->global, end)) {
+                forget(sh, end++);
+                i++;
+            }
+            reserve(pn * PAGE_SIZE, (uint64_t)(end - pn) * PAGE_SIZE);
+        }
+        sh->nnonglobal = 0;
+        return;
+    }
+    sh->nnonglobal = 0;
     /* Runs of pages to drop, one mmap each; the bitmaps are scanned a byte
      * at a time where nothing is mapped. */
     for (uint64_t pn = 1; pn < SHADOW_PAGES;) {

@@ -10,6 +10,11 @@
  *        0x18 .. (GDT_ENTRIES-1)*8 null, for tests to fill
  *   IDT  every vector -> its isr.S stub, present 32-bit interrupt gate
  *
+ * user_init() adds, on request, what ring 3 needs: the SYSENTER-shaped block
+ * of flat segments at 0x60-0x7b (guest.h), a TSS at 0x80 whose I/O bitmap
+ * follows the 104-byte TSS and covers ports 0-3ff, and the DPL-3 gate through
+ * which user_run() (isr.S) returns to ring 0.
+ *
  * Interrupt gates keep IF clear in handlers; the PICs are reprogrammed and
  * fully masked because under QEMU the BIOS leaves the PIT ticking into IRQ0,
  * which would otherwise land on vector 8 (#DF) at the first STI.
@@ -130,6 +135,49 @@ void rt_init(void)
     serial_init();
 }
 
+/* ---- ring 3 ----------------------------------------------------------------- */
+
+/* The bitmap covers ports 0-3ff; the CPU reads two bytes for every check
+ * (SDM vol. 1, 19.5.2), so one more all-ones byte ends it inside the limit. */
+#define TSS_IOMAP_PORTS 0x400
+#define TSS_IOMAP_BYTES (TSS_IOMAP_PORTS / 8 + 1)
+
+extern char user_return[];
+
+void user_init(void)
+{
+    struct tss32 *tss = (struct tss32 *)TSS_ADDR;
+    uint8_t *iomap = (uint8_t *)(tss + 1);
+
+    gdt_set(SEL_SYS_CODE32 >> 3, 0, 0xFFFFF, ACC_CODE32, DESC_G | DESC_DB);
+    gdt_set(SEL_SYS_DATA32 >> 3, 0, 0xFFFFF, ACC_DATA32, DESC_G | DESC_DB);
+    gdt_set(SEL_USER_CODE32 >> 3, 0, 0xFFFFF, ACC_CODE32 | DESC_DPL(3), DESC_G | DESC_DB);
+    gdt_set(SEL_USER_DATA32 >> 3, 0, 0xFFFFF, ACC_DATA32 | DESC_DPL(3), DESC_G | DESC_DB);
+    memset(tss, 0, sizeof *tss);
+    tss->ss0 = SEL_DATA32;
+    tss->esp0 = STACK_TOP;
+    tss->iomap_base = sizeof *tss;
+    memset(iomap, 0xFF, TSS_IOMAP_BYTES);
+    /* Available (not busy) again, so that a second LTR does not fault. */
+    gdt_set(SEL_USER_TSS >> 3, TSS_ADDR, sizeof *tss + TSS_IOMAP_BYTES - 1,
+            DESC_P | SYS_TSS32_AVAIL, 0);
+    __asm__ volatile("ltr %w0" : : "r"(SEL_USER_TSS) : "memory");
+    idt_set_gate(VEC_USER_RETURN, SEL_CODE32, (uint32_t)user_return,
+                 DESC_P | DESC_DPL(3) | SYS_INT_GATE32);
+}
+
+void tss_io_permit(uint16_t port, int allow)
+{
+    uint8_t *iomap = (uint8_t *)((struct tss32 *)TSS_ADDR + 1);
+
+    if (port >= TSS_IOMAP_PORTS)
+        return;
+    if (allow)
+        iomap[port / 8] &= (uint8_t)~(1u << (port % 8));
+    else
+        iomap[port / 8] |= (uint8_t)(1u << (port % 8));
+}
+
 /* ---- traps ------------------------------------------------------------------ */
 
 static const char *const vector_names[32] = {
@@ -179,8 +227,13 @@ void trap_print(const char *name, const void *fault_label)
         printf(" %02x", trap_last.vector);
     if (vector_has_error_code(trap_last.vector))
         printf(" err=%04x", trap_last.error);
+    if (trap_last.vector == VEC_PF)
+        printf(" cr2=%08x", trap_last.cr2);
     int32_t delta = (int32_t)(trap_last.eip - (uint32_t)fault_label);
-    printf(" eip=fault%c%d\n", delta < 0 ? '-' : '+', delta < 0 ? -delta : delta);
+    printf(" eip=fault%c%d", delta < 0 ? '-' : '+', delta < 0 ? -delta : delta);
+    if (trap_last.cs & 3)
+        printf(" cpl=%u", trap_last.cs & 3);
+    printf("\n");
 }
 
 void trap_dispatch(struct trap_frame *f)
@@ -197,6 +250,8 @@ void trap_dispatch(struct trap_frame *f)
         trap_last.eip = f->eip;
         trap_last.cs = f->cs & 0xFFFF;
         trap_last.eflags = f->eflags;
+        if (f->vector == VEC_PF)
+            trap_last.cr2 = cr2_read();
         if (trap_resume)
             f->eip = trap_resume;
         return;

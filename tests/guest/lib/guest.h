@@ -18,7 +18,9 @@
  *   0x00202000  TSS   (for LTR tests)
  *   0x00203000  LDT   (for LLDT tests)
  *   0x00270000  stack (grows down from STACK_TOP)
- *   0x00300000  scratch memory for tests (copied code, segment windows)
+ *   0x00280000  ring-3 stack of user_run() (grows down from USER_STACK_TOP)
+ *   0x00300000  scratch memory for tests (copied code, segment windows,
+ *               page tables)
  */
 #ifndef GUEST_H
 #define GUEST_H
@@ -30,16 +32,44 @@
 #define TSS_ADDR     0x00202000
 #define LDT_ADDR     0x00203000
 #define STACK_TOP    0x00280000
+#define USER_STACK_TOP 0x00290000
 #define SCRATCH_ADDR 0x00300000
 
 /* Selectors of the runtime's flat ring-0 segments. */
 #define SEL_CODE32   0x08
 #define SEL_DATA32   0x10
 
+/*
+ * Ring-3 support (user_init): four flat segments laid out as SYSENTER/SYSEXIT
+ * need them (SDM vol. 2, SYSENTER: SS = IA32_SYSENTER_CS + 8, SYSEXIT: CS =
+ * +16, SS = +24, RPL 3), at Linux's i386 GDT indices 12-15, and a TSS at 16.
+ * Interrupt gates keep using SEL_CODE32; SEL_SYS_CODE32 is what a test puts
+ * in IA32_SYSENTER_CS.
+ */
+#define SEL_SYS_CODE32  0x60
+#define SEL_SYS_DATA32  0x68
+#define SEL_USER_CODE32 0x73
+#define SEL_USER_DATA32 0x7B
+#define SEL_USER_TSS    0x80
+
+/* The gate user_run() code leaves ring 3 through (DPL 3). */
+#define VEC_USER_RETURN 0xFE
+
 /* Size of one interrupt entry stub in isr.S; stub n is at isr_stubs + n*16. */
 #define ISR_STUB_SIZE 16
 
 #define DEBUG_EXIT_PORT 0xF4
+
+/* 32-bit paging entries (SDM vol. 3A, 4.3, tables 4-4 to 4-6). */
+#define PTE_P    0x001
+#define PTE_RW   0x002
+#define PTE_US   0x004
+#define PTE_PWT  0x008
+#define PTE_PCD  0x010
+#define PTE_A    0x020
+#define PTE_D    0x040
+#define PTE_PS   0x080 /* PDE only, with CR4.PSE: maps a 4 MiB page */
+#define PTE_G    0x100
 
 #ifndef __ASSEMBLER__
 
@@ -187,8 +217,10 @@ struct trap_frame {
     uint32_t gs, fs, es, ds;
     uint32_t edi, esi, ebp, esp_pusha, ebx, edx, ecx, eax;
     uint32_t vector, error;
-    /* pushed by the CPU (same privilege: no SS:ESP) */
+    /* pushed by the CPU */
     uint32_t eip, cs, eflags;
+    /* pushed by the CPU only on a privilege change, i.e. when (cs & 3) != 0 */
+    uint32_t esp, ss;
 };
 
 typedef void (*trap_handler_fn)(struct trap_frame *f);
@@ -200,6 +232,7 @@ void trap_set_handler(unsigned vec, trap_handler_fn fn);
 struct trap_record {
     uint32_t count;
     uint32_t vector, error, eip, cs, eflags;
+    uint32_t cr2; /* #PF only */
 };
 extern volatile struct trap_record trap_last;
 
@@ -212,10 +245,77 @@ extern volatile struct trap_record trap_last;
 void trap_expect(const void *resume);
 /* Forget an armed expectation that did not fire. */
 void trap_disarm(void);
-/* Print "NAME: #GP err=0010 eip=fault+0" (or "NAME: no exception") and disarm. */
+/* Print "NAME: #GP err=0010 eip=fault+0" (or "NAME: no exception") and disarm;
+ * a #PF adds "cr2=...", a trap taken at CPL 1-3 ends in " cpl=N". */
 void trap_print(const char *name, const void *fault_label);
 const char *vector_name(unsigned vec);
 int vector_has_error_code(unsigned vec);
+
+/* ---- ring 3 ----------------------------------------------------------------- */
+
+/*
+ * Install the user segments, a TSS (SS0 = SEL_DATA32, ESP0 set by user_run,
+ * an I/O permission bitmap for ports 0-3ff that denies every port) and the
+ * VEC_USER_RETURN gate, then LTR.  May be called again; it resets the bitmap.
+ */
+void user_init(void);
+/* Allow (1) or deny (0) a port in the TSS I/O bitmap (ports 0-3ff). */
+void tss_io_permit(uint16_t port, int allow);
+
+typedef uint32_t (*user_fn)(uint32_t arg);
+/*
+ * Run fn(arg) at CPL 3 on the user stack and return its result.  IRET enters
+ * ring 3 with `eflags` and with DS/ES/FS/GS = `data_sel` (a DPL-0 selector
+ * there is nulled by IRET); fn returns through INT VEC_USER_RETURN.  A trap
+ * taken in ring 3 is handled on the ring-0 stack below user_run's frame
+ * (TSS.ESP0) and may resume ring-3 code.  user_init() must have run.
+ */
+uint32_t user_run(user_fn fn, uint32_t arg, uint32_t eflags, uint32_t data_sel);
+
+static inline uint32_t user_call(user_fn fn, uint32_t arg)
+{
+    return user_run(fn, arg, EFLAGS_FIXED, SEL_USER_DATA32);
+}
+
+/* ---- paging and other privileged registers -------------------------------------- */
+
+static inline uint32_t cr0_read(void) { uint32_t v; __asm__ volatile("movl %%cr0, %0" : "=r"(v)); return v; }
+static inline uint32_t cr2_read(void) { uint32_t v; __asm__ volatile("movl %%cr2, %0" : "=r"(v)); return v; }
+static inline uint32_t cr3_read(void) { uint32_t v; __asm__ volatile("movl %%cr3, %0" : "=r"(v)); return v; }
+static inline uint32_t cr4_read(void) { uint32_t v; __asm__ volatile("movl %%cr4, %0" : "=r"(v)); return v; }
+static inline void cr0_write(uint32_t v) { __asm__ volatile("movl %0, %%cr0" : : "r"(v) : "memory"); }
+static inline void cr3_write(uint32_t v) { __asm__ volatile("movl %0, %%cr3" : : "r"(v) : "memory"); }
+static inline void cr4_write(uint32_t v) { __asm__ volatile("movl %0, %%cr4" : : "r"(v) : "memory"); }
+static inline void invlpg(uint32_t linear)
+{
+    __asm__ volatile("invlpg (%0)" : : "r"(linear) : "memory");
+}
+
+static inline uint64_t msr_read(uint32_t msr)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static inline void msr_write(uint32_t msr, uint64_t v)
+{
+    __asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory");
+}
+
+/*
+ * Page directory `pd` with one page table `pt` identity-mapping 0-4 MiB (the
+ * kernel, the runtime's tables, both stacks and the scratch area) with 4 KiB
+ * pages and entry flags `flags`; every other directory entry is not present.
+ */
+static inline void paging_map_low(volatile uint32_t *pd, volatile uint32_t *pt, uint32_t flags)
+{
+    for (uint32_t i = 0; i < 1024; i++) {
+        pt[i] = (i << 12) | flags;
+        pd[i] = 0;
+    }
+    pd[0] = (uint32_t)pt | flags;
+}
 
 /* ---- I/O ports ---------------------------------------------------------------- */
 
