@@ -10,6 +10,8 @@
 #   cache/guest/initramfs.cpio.gz       busybox + guest/initramfs/init: a shell
 #   cache/guest/test-initramfs.cpio.gz  busybox + guest/initramfs/test-init:
 #                                       the CI workload, ends in "POPEK-TEST: done"
+#   cache/guest/bench-initramfs.cpio.gz busybox + guest/initramfs/bench-init:
+#                                       CPU-bound busybox work (bench/run-linux.sh)
 #
 # Usage: scripts/fetch-guest.sh [--fidelity PATH]
 #   --fidelity PATH  put this static i386 program in the test image as
@@ -228,6 +230,7 @@ else
     say "no fidelity program given (--fidelity): the test image skips that step"
 fi
 build_initramfs "$GUEST/test-initramfs.cpio.gz" "$INITRAMFS_SRC/test-init" "$fidelity"
+build_initramfs "$GUEST/bench-initramfs.cpio.gz" "$INITRAMFS_SRC/bench-init"
 rmdir "$STAGE" 2>/dev/null || true
 
 if [ -n "${SUDO_UID:-}" ]; then
@@ -244,6 +247,6 @@ pkg_line() {
 say "done:"
 echo "  kernel package    $(pkg_line "$kernel_deb")"
 echo "  busybox package   $(pkg_line "$busybox_deb")"
-for f in vmlinuz initramfs.cpio.gz test-initramfs.cpio.gz; do
+for f in vmlinuz initramfs.cpio.gz test-initramfs.cpio.gz bench-initramfs.cpio.gz; do
     printf '  %-36s %9s bytes\n' "cache/guest/$f" "$(stat -c %s "$GUEST/$f")"
 done

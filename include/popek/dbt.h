@@ -90,7 +90,9 @@ void dbt_apply_mode(struct dbt_insn *in, unsigned cpl, bool fpu_trap, bool tsd);
 /* ---- translation blocks and the cache (src/dbt/tcache.c) ---------------------- */
 
 #define TB_MAX_INSNS 64
-#define TB_MAX_EXITS 2
+/* Conditional branches are side exits: translation continues on the
+ * fall-through path (a superblock), so a block has up to this many exits. */
+#define TB_MAX_EXITS 6
 
 /* Bits in tb_map.restore: registers an inline sequence had saved to scratch
  * before the mapped instruction and that a fault there must restore. */

@@ -428,8 +428,12 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
             uint32_t slot = x.e.addr;
             e_u32(&x.e, 0);
             add_exit_slot(&x, slot, branch_target(&in, cur));
-            exit_direct(&x, next);
-            ended = true;
+            /* Keep going on the fall-through path while there is room for
+             * the exits a later terminator needs (at most two). */
+            if (tb->nexits + 2 >= TB_MAX_EXITS) {
+                exit_direct(&x, next);
+                ended = true;
+            }
             break;
         }
         case DBT_LOOP: {
