@@ -83,6 +83,7 @@ struct vm {
     bool poll_irq_armed;
     bool console_raw;                /* stdin is a terminal we put in raw mode */
     bool console_escape;             /* Ctrl-A seen, waiting for the command key */
+    bool console_eof;                /* stdin reached end of file: stop polling it */
     struct termios console_saved;
     struct vm_stats stats;
     struct fault pending_fault;      /* raised by a host fault, delivered by the run loop */

@@ -116,7 +116,9 @@ static void halt_wait(struct vm *vm, uint64_t deadline)
         ts = (struct timespec){ (time_t)(d / 1000000000u), (long)(d % 1000000000u) };
         tsp = &ts;
     }
-    ppoll(&p, 1, tsp, NULL);
+    /* Terminal input wakes us too, until the console has seen end of file
+     * (then stdin would be "readable" for ever). */
+    ppoll(&p, vm->console_eof ? 0 : 1, tsp, NULL);
     uart16550_poll_rx(&vm->uart);
 }
 

@@ -85,7 +85,11 @@ static int console_read(void *opaque)
     struct vm *vm = opaque;
     struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
     uint8_t c;
-    while (poll(&p, 1, 0) == 1 && (p.revents & POLLIN) && read(STDIN_FILENO, &c, 1) == 1) {
+    while (!vm->console_eof && poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP))) {
+        if (read(STDIN_FILENO, &c, 1) != 1) {
+            vm->console_eof = true;
+            break;
+        }
         if (!vm->console_escape) {
             if (c == CTRL_A && vm->console_raw) {
                 vm->console_escape = true;

@@ -17,27 +17,7 @@
  */
 #include "lib/guest.h"
 
-#define PIC1_CMD  0x20
-#define PIC1_DATA 0x21
-#define PIC2_CMD  0xA0
-#define PIC2_DATA 0xA1
-#define PIC_ICW1_INIT 0x10
-#define PIC_ICW1_IC4  0x01
-#define PIC_ICW4_8086 0x01
-#define PIC_OCW2_EOI  0x20
-#define PIC_OCW3_READ_IRR 0x0A
-#define PIC_OCW3_READ_ISR 0x0B
-
-#define PIT_CH0  0x40
-#define PIT_MODE 0x43
-#define PIT_SEL_CH0   0x00
-#define PIT_RW_LOHI   0x30
-#define PIT_MODE2     0x04
-#define PIT_LATCH_CH0 0x00
-#define PIT_HZ        1193182
-#define TIMER_HZ      100
-
-#define VEC_IRQ0 0x20
+#define TIMER_HZ 100
 
 static volatile uint32_t irq_count;
 static volatile uint32_t first_eflags, first_cs, first_isr, first_isr_after_eoi, first_vector;

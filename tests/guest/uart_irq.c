@@ -24,9 +24,6 @@
 #define UART_LSR_THRE  0x20
 #define UART_LSR_TEMT  0x40
 
-#define PIC1_CMD  0x20
-#define PIC1_DATA 0x21
-#define PIC_OCW2_EOI 0x20
 #define IRQ_COM1 4
 #define VEC_COM1 (0x20 + IRQ_COM1)   /* rt_init() put the master PIC at 0x20 */
 

@@ -360,6 +360,26 @@ int memcmp(const void *a, const void *b, size_t n);
 void kmain(void);
 
 /* Entry points called from crt0.S and isr.S. */
+/* 8259A PIC pair and 8254 PIT ports and commands (kernels that drive them). */
+#define PIC1_CMD  0x20
+#define PIC1_DATA 0x21
+#define PIC2_CMD  0xA0
+#define PIC2_DATA 0xA1
+#define PIC_ICW1_INIT 0x10
+#define PIC_ICW1_IC4  0x01
+#define PIC_ICW4_8086 0x01
+#define PIC_OCW2_EOI  0x20
+#define PIC_OCW3_READ_IRR 0x0A
+#define PIC_OCW3_READ_ISR 0x0B
+#define PIT_CH0  0x40
+#define PIT_MODE 0x43
+#define PIT_SEL_CH0   0x00
+#define PIT_RW_LOHI   0x30
+#define PIT_MODE2     0x04
+#define PIT_LATCH_CH0 0x00
+#define PIT_HZ        1193182
+#define VEC_IRQ0 0x20
+
 void rt_init(void);
 void trap_dispatch(struct trap_frame *f);
 
