@@ -45,6 +45,33 @@ int iobus_register(struct iobus *bus, uint16_t base, uint16_t len,
 uint32_t iobus_read(struct iobus *bus, uint16_t port, unsigned size);
 void iobus_write(struct iobus *bus, uint16_t port, unsigned size, uint32_t val);
 
+/* ---- MMIO bus: guest physical ranges that are not RAM ------------------------- */
+
+struct mmio_ops {
+    /* off is relative to the registered base; size is 1, 2 or 4. */
+    uint32_t (*read)(void *opaque, uint32_t off, unsigned size);
+    void (*write)(void *opaque, uint32_t off, unsigned size, uint32_t val);
+};
+
+#define MMIO_MAX_RANGES 16
+
+struct mmio_range {
+    uint32_t base, len;
+    const struct mmio_ops *ops;
+    void *opaque;
+};
+
+struct mmio_bus {
+    struct mmio_range ranges[MMIO_MAX_RANGES];
+    unsigned nranges;
+};
+
+int mmio_register(struct mmio_bus *bus, uint32_t base, uint32_t len,
+                  const struct mmio_ops *ops, void *opaque);
+/* Unclaimed addresses read as all ones and ignore writes (a PCI master abort). */
+uint32_t mmio_read(struct mmio_bus *bus, uint32_t gpa, unsigned size);
+void mmio_write(struct mmio_bus *bus, uint32_t gpa, unsigned size, uint32_t val);
+
 /* ---- interrupt lines --------------------------------------------------- */
 
 struct irq_line {

@@ -67,6 +67,7 @@ struct vm {
     uint32_t host_pkru;              /* PKRU as the process started */
     struct platform_ctl ctl;
     struct iobus io;
+    struct mmio_bus mmio;
     struct uart16550 uart;
     struct chardev console;
     struct debug_exit dbgexit;
@@ -92,6 +93,7 @@ struct vm {
     volatile int stop_signal;        /* SIGINT/SIGTERM/SIGHUP received */
     bool smc_step;                   /* single-stepping out of a block that wrote its own code */
     bool reloc_step;                 /* single-stepping one access through temporary segments */
+    bool mmio_pending;               /* the instruction at EIP touches MMIO: emulate it */
     uint16_t reloc_saved_fs;         /* FS before the relocated step */
     uint32_t wp0_step_page;          /* mapped writable for one step (CR0.WP=0), or 0 */
     void *altstack;
@@ -189,6 +191,8 @@ void dbt_disas(FILE *f, const uint8_t *code, size_t len, uint32_t addr);
 /* emulate.c */
 /* Emulate the instruction at cpu.eip; false if it raised *f. */
 bool emulate_insn(struct vm *vm, struct fault *f);
+/* Emulate the data instruction at cpu.eip whose memory operand is MMIO. */
+bool emulate_mmio(struct vm *vm, struct fault *f);
 
 /* exceptions.c */
 /* Deliver an exception or interrupt through the guest IDT (with #DF and

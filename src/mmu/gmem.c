@@ -35,6 +35,24 @@ bool vm_translate(struct vm *vm, uint32_t lin, uint32_t access, struct walk *w, 
     return false;
 }
 
+/* Not RAM: the MMIO bus, with the access's own size where it has one. */
+static void mmio_access(struct vm *vm, uint32_t gpa, uint8_t *p, uint32_t len, bool write)
+{
+    if (len == 1 || len == 2 || len == 4) {
+        uint32_t v = 0;
+        if (write) {
+            memcpy(&v, p, len);
+            mmio_write(&vm->mmio, gpa, len, v);
+        } else {
+            v = mmio_read(&vm->mmio, gpa, len);
+            memcpy(p, &v, len);
+        }
+        return;
+    }
+    for (uint32_t i = 0; i < len; i++)
+        mmio_access(vm, gpa + i, p + i, 1, write);
+}
+
 /* Walk [lin, lin+len) page by page; a fault leaves it in vm->mem_fault. */
 static bool linear_access(struct vm *vm, uint32_t lin, void *buf, uint32_t len, bool write,
                           bool user)
@@ -49,16 +67,14 @@ static bool linear_access(struct vm *vm, uint32_t lin, void *buf, uint32_t len, 
             return false;
         uint32_t gpa = w.gpa;
         uint8_t *host = guest_ram_ptr(&vm->ram, gpa, chunk);
-        if (write) {
-            if (host) {
-                memcpy(host, p, chunk);
-                if (guest_ram_is_code(&vm->ram, gpa))
-                    tcache_invalidate_phys(vm, gpa);
-            }
-        } else if (host) {
-            memcpy(p, host, chunk);
+        if (!host) {
+            mmio_access(vm, gpa, p, chunk, write);
+        } else if (write) {
+            memcpy(host, p, chunk);
+            if (guest_ram_is_code(&vm->ram, gpa))
+                tcache_invalidate_phys(vm, gpa);
         } else {
-            memset(p, 0xff, chunk);
+            memcpy(p, host, chunk);
         }
         p += chunk;
         lin += chunk;

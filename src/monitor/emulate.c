@@ -1024,6 +1024,90 @@ static bool emu_branch(struct emu *e)
     return true;
 }
 
+/* ---- data instructions on MMIO -------------------------------------------------------- */
+
+static bool fetch_decode(struct emu *e);
+
+/*
+ * The ALU operation on the host CPU, for its flags (MMIO registers are read
+ * with MOV, tested with TEST/CMP/AND and set with OR/AND; ADC, SBB and the
+ * rest are left unsupported): operands are shifted to
+ * the top of 32 bits so that CF, OF, SF and ZF come out for the operand's
+ * width; PF and AF are worked out from the unshifted values.
+ */
+static uint32_t alu(ZydisMnemonic m, uint32_t a, uint32_t b, unsigned size, uint32_t *fl)
+{
+    unsigned sh = 32 - 8 * size;
+    uint32_t x = a << sh, y = b << sh;
+    uint64_t flags;
+#define ALU(insn)                                                                              \
+    __asm__("pushq $0x202\n\tpopfq\n\t" insn " %[y], %[x]\n\tpushfq\n\tpopq %[f]"           \
+            : [x] "+r"(x), [f] "=r"(flags) : [y] "r"(y) : "cc")
+    switch (m) {
+    case ZYDIS_MNEMONIC_ADD: ALU("addl"); break;
+    case ZYDIS_MNEMONIC_OR: ALU("orl"); break;
+    case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_TEST: ALU("andl"); break;
+    case ZYDIS_MNEMONIC_XOR: ALU("xorl"); break;
+    default: /* SUB, CMP */ ALU("subl"); break;
+    }
+#undef ALU
+    uint32_t r = x >> sh, f = *fl;
+    uint32_t keep = EFLAGS_CF | EFLAGS_OF | EFLAGS_SF | EFLAGS_ZF;
+    f = (f & ~(keep | EFLAGS_PF | EFLAGS_AF)) | ((uint32_t)flags & keep);
+    if (!__builtin_parity(r & 0xff))
+        f |= EFLAGS_PF;
+    if ((m == ZYDIS_MNEMONIC_ADD || m == ZYDIS_MNEMONIC_SUB || m == ZYDIS_MNEMONIC_CMP) &&
+        ((a ^ b ^ r) & 0x10))
+        f |= EFLAGS_AF;
+    *fl = f;
+    return r;
+}
+
+bool emulate_mmio(struct vm *vm, struct fault *f)
+{
+    struct emu e = { .vm = vm, .eip = vm->cpu.eip, .cpl = vcpu_cpl(&vm->cpu), .f = f };
+    if (!fetch_decode(&e))
+        return false;
+    const ZydisDecodedOperand *dst = &e.in.ops[0], *src = &e.in.ops[1];
+    unsigned size = dst->size / 8;
+    uint32_t a, b, *fl = &vm->cpu.blk->eflags;
+    vm_log(vm, LOG_IO, "mmio: %08x %s\n", e.eip, ZydisMnemonicGetString(e.in.zi.mnemonic));
+    switch (e.in.zi.mnemonic) {
+    case ZYDIS_MNEMONIC_MOV:
+        if (!op_read(&e, src, size, &a) || !op_write(&e, dst, size, a))
+            return false;
+        break;
+    case ZYDIS_MNEMONIC_MOVZX:
+    case ZYDIS_MNEMONIC_MOVSX: {
+        unsigned ss = src->size / 8;
+        if (!op_read(&e, src, ss, &a))
+            return false;
+        if (e.in.zi.mnemonic == ZYDIS_MNEMONIC_MOVSX)
+            a = ss == 1 ? (uint32_t)(int8_t)a : (uint32_t)(int16_t)a;
+        if (!op_write(&e, dst, size, a))
+            return false;
+        break;
+    }
+    case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_AND:
+    case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_CMP:
+    case ZYDIS_MNEMONIC_TEST: {
+        if (!op_read(&e, dst, size, &a) || !op_read(&e, src, size, &b))
+            return false;
+        if (src->type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+            b &= size == 4 ? ~0u : (1u << (8 * size)) - 1; /* sign-extended imm8 */
+        uint32_t r = alu(e.in.zi.mnemonic, a, b, size, fl);
+        bool writes = e.in.zi.mnemonic != ZYDIS_MNEMONIC_CMP && e.in.zi.mnemonic != ZYDIS_MNEMONIC_TEST;
+        if (writes && !op_write(&e, dst, size, r))
+            return false;
+        break;
+    }
+    default:
+        return unsupported(&e, "memory-mapped I/O access by this instruction");
+    }
+    vm->cpu.eip = e.next;
+    return true;
+}
+
 /* ---- dispatch --------------------------------------------------------------------------- */
 
 static bool fetch_decode(struct emu *e)

@@ -192,6 +192,12 @@ int vm_run(struct vm *vm)
         }
         case EXIT_SIGNAL:
             poll_arm(vm, MON_POLL_EXIT, false);
+            if (vm->mmio_pending) {
+                struct fault f;
+                vm->mmio_pending = false;
+                if (!emulate_mmio(vm, &f) && !vm->stop)
+                    deliver_fault(vm, &f);
+            }
             break;
         default:
             vm_stop(vm, 3, "popek: internal error: translated code exited with reason %u",

@@ -353,8 +353,8 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
         return;
     }
     if (!guest_ram_contains(&vm->ram, gpa, 1)) {
-        vm_stop(vm, 3, "popek: guest access to physical address %08x (linear %08x) at eip %08x "
-                "needs MMIO emulation (not supported yet)", w.gpa, lin, eip);
+        /* MMIO is never mapped: the run loop emulates the instruction. */
+        vm->mmio_pending = true;
         redirect_to_monitor(vm, uc, eip, m->restore);
         return;
     }
