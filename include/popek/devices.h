@@ -164,6 +164,12 @@ void i8042_init(struct i8042 *k, struct platform_ctl *ctl);
 /* Claims ports 0x60 and 0x64 (not 0x61-0x63: port B belongs to the PIT). */
 int i8042_register(struct i8042 *k, struct iobus *bus);
 
+/* PCI configuration mechanism #1 with an empty bus (0xCF8, 0xCFC-0xCFF). */
+struct pci_host {
+    uint32_t config_address;
+};
+int pci_host_register(struct pci_host *h, struct iobus *bus);
+
 /* PCI reset control register at 0xCF9: writing bit 2 with bit 1 set resets. */
 struct resetcf9 {
     struct platform_ctl *ctl;

@@ -74,6 +74,7 @@ struct vm {
     struct port80 port80;
     struct i8042 kbc;
     struct resetcf9 cf9;
+    struct pci_host pci;
     struct i8259_pair pic;
     struct i8254 pit;
     struct mc146818 rtc;

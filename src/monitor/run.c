@@ -141,6 +141,12 @@ int vm_run(struct vm *vm)
         uint64_t deadline = devices_update(vm);
         interrupts(vm);
         if (c->halted) {
+            /* With IF clear and no NMI sources, nothing can wake the CPU:
+             * the machine is off (Linux's halt and poweroff without ACPI). */
+            if (!b->vif) {
+                vm_stop(vm, 0, "popek: guest halted with interrupts disabled (powered off)");
+                break;
+            }
             halt_wait(vm, deadline);
             continue;
         }

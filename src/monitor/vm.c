@@ -177,6 +177,7 @@ static int devices_init(struct vm *vm)
         (err = iobus_register(&vm->io, 0x80, 1, &port80_io_ops, &vm->port80)) ||
         (err = i8042_register(&vm->kbc, &vm->io)) ||
         (err = iobus_register(&vm->io, 0xcf9, 1, &resetcf9_io_ops, &vm->cf9)) ||
+        (err = pci_host_register(&vm->pci, &vm->io)) ||
         (err = i8259_register(&vm->pic, &vm->io)) || (err = i8254_register(&vm->pit, &vm->io)) ||
         (err = mc146818_register(&vm->rtc, &vm->io)))
         return err;
