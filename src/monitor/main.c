@@ -37,11 +37,12 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: popek -kernel FILE [options]\n"
-            "Run a 32-bit x86 guest kernel by binary translation (no VT-x needed).\n\n"
-            "  -kernel FILE     Multiboot ELF32 kernel to boot\n"
+            "Run a 32-bit x86 guest kernel by binary translation (no VT-x needed).\n"
+            "COM1 is the terminal; Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A.\n\n"
+            "  -kernel FILE     kernel to boot: Linux bzImage or Multiboot ELF32\n"
             "  -m MB            guest RAM in MiB, suffix M or G allowed (default %d)\n"
             "  -append STR      kernel command line\n"
-            "  -initrd FILE     initial ramdisk (a Multiboot module)\n"
+            "  -initrd FILE     initial ramdisk (for Multiboot kernels: module 0)\n"
             "  -nographic       COM1 on the terminal (the only display there is)\n"
             "  -no-reboot       exit with status 0 when the guest resets\n"
             "  -d CATS          trace categories, comma separated ('-d help' lists them)\n"
