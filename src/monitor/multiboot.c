@@ -163,17 +163,7 @@ _Static_assert(sizeof(struct multiboot_info) == 88, "mbi layout");
 _Static_assert(sizeof(struct multiboot_mmap_entry) == 24, "mmap entry layout");
 _Static_assert(sizeof(struct multiboot_mod_list) == 16, "module entry layout");
 
-/*
- * The flat GDT the kernel is entered with.  Selectors 0x10/0x18 match QEMU's
- * multiboot option ROM, so kernels that reload segments with those values
- * before installing their own GDT behave the same.  The accessed bits are set
- * so that loading a selector never makes the CPU write the descriptor.
- */
-#define GDT_CODE32_FLAT 0x00CF9B000000FFFFull /* base 0, 4 GiB, D=1, execute/read */
-#define GDT_DATA32_FLAT 0x00CF93000000FFFFull /* base 0, 4 GiB, B=1, read/write */
-static const uint64_t mb_gdt[4] = {0, 0, GDT_CODE32_FLAT, GDT_DATA32_FLAT};
-
-_Static_assert(MB_GDT_ADDR + sizeof(mb_gdt) <= MB_INFO_ADDR, "area layout");
+_Static_assert(MB_GDT_ADDR + BOOT_GDT_SIZE <= MB_INFO_ADDR, "area layout");
 _Static_assert(MB_INFO_ADDR + sizeof(struct multiboot_info) <= MB_MMAP_ADDR, "area layout");
 _Static_assert(MB_MMAP_ADDR + 4 * sizeof(struct multiboot_mmap_entry) <= MB_MODS_ADDR,
                "area layout");
@@ -623,7 +613,7 @@ static int mb_build_info(struct mb_loader *l)
     int rc;
 
     memset(l->ram->host + MB_AREA_BASE, 0, MB_AREA_END - MB_AREA_BASE);
-    memcpy(l->ram->host + MB_GDT_ADDR, mb_gdt, sizeof(mb_gdt));
+    loader_put_boot_gdt(l->ram, MB_GDT_ADDR);
     l->strings_next = MB_STRINGS_ADDR;
 
     mbi.flags = MULTIBOOT_INFO_MEMORY;
@@ -694,7 +684,7 @@ int multiboot_load(struct guest_ram *ram, const struct loader_args *args,
         .eax = MULTIBOOT_BOOTLOADER_MAGIC,
         .ebx = MB_INFO_ADDR,
         .gdt_base = MB_GDT_ADDR,
-        .gdt_limit = sizeof(mb_gdt) - 1,
+        .gdt_limit = BOOT_GDT_SIZE - 1,
     };
 out:
     free(l.image);
