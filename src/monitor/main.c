@@ -179,6 +179,11 @@ int main(int argc, char **argv)
         return 2;
     }
     int err = vm_init(vm, &cfg);
+    if (err == -EEXIST) {
+        fprintf(stderr, "popek: cannot create the virtual machine: the low 4 GiB of the address "
+                        "space (the guest's) is already in use (a sanitizer's shadow memory?)\n");
+        return 2;
+    }
     if (err) {
         fprintf(stderr, "popek: cannot create the virtual machine: %s\n", strerror(-err));
         return 2;
