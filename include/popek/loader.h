@@ -53,6 +53,10 @@ int linux_load(struct guest_ram *ram, const struct loader_args *args,
 #define GDT_CODE32_FLAT 0x00CF9B000000FFFFull /* base 0, 4 GiB, D=1, execute/read */
 #define GDT_DATA32_FLAT 0x00CF93000000FFFFull /* base 0, 4 GiB, B=1, read/write */
 
+/* Reads up to `len` bytes (retrying short reads); *got is less only at end of
+ * file.  0 or -errno.  (loader.c) */
+int loader_read_all(int fd, void *dst, size_t len, size_t *got);
+
 /* Writes the boot GDT at `gpa`, BOOT_GDT_SIZE bytes of RAM the caller checked;
  * the kernel is entered with gdt_base = gpa, gdt_limit = BOOT_GDT_SIZE - 1. */
 static inline void loader_put_boot_gdt(struct guest_ram *ram, uint32_t gpa)

@@ -215,25 +215,6 @@ static void put32(uint8_t *p, uint32_t off, uint32_t v)
     memcpy(p + off, &v, sizeof(v));
 }
 
-/* Reads up to `len` bytes; *got is less only at end of file. */
-static int lb_read_all(int fd, uint8_t *dst, size_t len, size_t *got)
-{
-    size_t done = 0;
-
-    while (done < len) {
-        ssize_t n = read(fd, dst + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            break;
-        done += (size_t)n;
-    }
-    *got = done;
-    return 0;
-}
-
 /* Opens a regular file for reading.  `what` names it in messages. */
 static int lb_open(const char *what, const char *path, int *fd_out, size_t *size_out,
                    char *err)
@@ -281,7 +262,7 @@ static int lb_read_head(struct lb_loader *l)
         snprintf(l->err, LOADER_ERR_LEN, "cannot read kernel '%s': %s", path, strerror(ENOMEM));
         return -ENOMEM;
     }
-    rc = lb_read_all(l->kernel_fd, l->image, LB_HEAD_LEN, &got);
+    rc = loader_read_all(l->kernel_fd, l->image, LB_HEAD_LEN, &got);
     if (rc < 0) {
         snprintf(l->err, LOADER_ERR_LEN, "cannot read kernel '%s': %s", path, strerror(-rc));
         return rc;
@@ -308,7 +289,7 @@ static int lb_read_image(struct lb_loader *l)
     if (!image)
         return lb_fail(l, -ENOMEM, "cannot read: %s", strerror(ENOMEM));
     l->image = image;
-    rc = lb_read_all(l->kernel_fd, l->image + LB_HEAD_LEN, len - LB_HEAD_LEN, &got);
+    rc = loader_read_all(l->kernel_fd, l->image + LB_HEAD_LEN, len - LB_HEAD_LEN, &got);
     if (rc < 0)
         return lb_fail(l, rc, "cannot read: %s", strerror(-rc));
     if (got < len - LB_HEAD_LEN)
@@ -484,7 +465,7 @@ static int lb_write(struct lb_loader *l)
     int rc;
 
     if (l->args->initrd_path) {
-        rc = lb_read_all(l->initrd_fd, l->ram->host + l->initrd_addr, l->initrd_size, &got);
+        rc = loader_read_all(l->initrd_fd, l->ram->host + l->initrd_addr, l->initrd_size, &got);
         if (rc < 0)
             return lb_fail(l, rc, "cannot read initrd '%s': %s", l->args->initrd_path,
                            strerror(-rc));

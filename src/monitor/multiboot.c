@@ -265,25 +265,6 @@ static int mb_open(const char *what, const char *path, uint64_t max, int *fd_out
     return 0;
 }
 
-/* Reads up to `len` bytes; *got is less only if the file shrank meanwhile. */
-static int mb_read_all(int fd, uint8_t *dst, size_t len, size_t *got)
-{
-    size_t done = 0;
-
-    while (done < len) {
-        ssize_t n = read(fd, dst + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            break;
-        done += (size_t)n;
-    }
-    *got = done;
-    return 0;
-}
-
 static int mb_read_kernel(struct mb_loader *l)
 {
     const char *path = l->args->kernel_path;
@@ -299,7 +280,7 @@ static int mb_read_kernel(struct mb_loader *l)
         snprintf(l->err, LOADER_ERR_LEN, "cannot read kernel '%s': %s", path, strerror(ENOMEM));
         return -ENOMEM;
     }
-    rc = mb_read_all(fd, l->image, size, &l->size);
+    rc = loader_read_all(fd, l->image, size, &l->size);
     close(fd);
     if (rc < 0)
         snprintf(l->err, LOADER_ERR_LEN, "cannot read kernel '%s': %s", path, strerror(-rc));
@@ -588,7 +569,7 @@ static int mb_load_initrd(struct mb_loader *l, struct multiboot_info *mbi)
                  path, size, l->ram->size, (unsigned long long)start);
         return -EFBIG;
     }
-    rc = mb_read_all(fd, l->ram->host + start, size, &got);
+    rc = loader_read_all(fd, l->ram->host + start, size, &got);
     close(fd);
     if (rc < 0) {
         snprintf(l->err, LOADER_ERR_LEN, "cannot read initrd '%s': %s", path, strerror(-rc));
