@@ -73,6 +73,8 @@ struct dbt_insn {
 };
 
 void dbt_decoder_init(ZydisDecoder *dec);
+/* A Zydis segment register as the x86 encoding numbers it (SEG_ES..SEG_GS), or -1. */
+int dbt_seg_index(ZydisRegister r);
 /* Decode and classify one instruction at guest CPL `cpl`.  Returns false if
  * the bytes do not decode (cls = DBT_INVALID). */
 bool dbt_decode(const ZydisDecoder *dec, const uint8_t *buf, unsigned len, unsigned cpl,

@@ -14,6 +14,19 @@
  */
 #include "popek/dbt.h"
 
+int dbt_seg_index(ZydisRegister r)
+{
+    switch (r) {
+    case ZYDIS_REGISTER_ES: return 0;
+    case ZYDIS_REGISTER_CS: return 1;
+    case ZYDIS_REGISTER_SS: return 2;
+    case ZYDIS_REGISTER_DS: return 3;
+    case ZYDIS_REGISTER_FS: return 4;
+    case ZYDIS_REGISTER_GS: return 5;
+    default: return -1;
+    }
+}
+
 void dbt_decoder_init(ZydisDecoder *dec)
 {
     ZydisDecoderInit(dec, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);

@@ -45,19 +45,6 @@ static bool unsupported(struct emu *e, const char *what)
 
 /* ---- registers and operands ------------------------------------------------------ */
 
-static int seg_index(ZydisRegister r)
-{
-    switch (r) {
-    case ZYDIS_REGISTER_ES: return SEG_ES;
-    case ZYDIS_REGISTER_CS: return SEG_CS;
-    case ZYDIS_REGISTER_SS: return SEG_SS;
-    case ZYDIS_REGISTER_DS: return SEG_DS;
-    case ZYDIS_REGISTER_FS: return SEG_FS;
-    case ZYDIS_REGISTER_GS: return SEG_GS;
-    default: return -1;
-    }
-}
-
 static uint32_t reg_get(struct vm *vm, ZydisRegister r)
 {
     int id = ZydisRegisterGetId(r);
@@ -66,7 +53,7 @@ static uint32_t reg_get(struct vm *vm, ZydisRegister r)
     case ZYDIS_REGCLASS_GPR32: return g[id];
     case ZYDIS_REGCLASS_GPR16: return g[id] & 0xffff;
     case ZYDIS_REGCLASS_GPR8: return id < 4 ? g[id] & 0xff : (g[id - 4] >> 8) & 0xff;
-    case ZYDIS_REGCLASS_SEGMENT: return vm->cpu.seg[seg_index(r)].sel;
+    case ZYDIS_REGCLASS_SEGMENT: return vm->cpu.seg[dbt_seg_index(r)].sel;
     default: return 0;
     }
 }
@@ -109,7 +96,7 @@ static bool op_read(struct emu *e, const ZydisDecodedOperand *op, unsigned size,
         return true;
     case ZYDIS_OPERAND_TYPE_MEMORY:
         *v = 0;
-        return seg_read(e->vm, (unsigned)seg_index(op->mem.segment), op_ea(e, op), v, size, e->f);
+        return seg_read(e->vm, (unsigned)dbt_seg_index(op->mem.segment), op_ea(e, op), v, size, e->f);
     default:
         return UD(e);
     }
@@ -121,7 +108,7 @@ static bool op_write(struct emu *e, const ZydisDecodedOperand *op, unsigned size
         reg_set(e->vm, op->reg.value, v);
         return true;
     }
-    return seg_write(e->vm, (unsigned)seg_index(op->mem.segment), op_ea(e, op), &v, size, e->f);
+    return seg_write(e->vm, (unsigned)dbt_seg_index(op->mem.segment), op_ea(e, op), &v, size, e->f);
 }
 
 static bool push(struct emu *e, uint32_t v, unsigned size)
@@ -265,7 +252,7 @@ static bool emu_io(struct emu *e)
     int src_seg = SEG_DS;
     for (unsigned i = 0; i < zi->operand_count; i++)
         if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && !ins)
-            src_seg = seg_index(ops[i].mem.segment);
+            src_seg = dbt_seg_index(ops[i].mem.segment);
     uint32_t *ecx = vm_gpr(vm, R_ECX);
     uint32_t *idx = vm_gpr(vm, ins ? R_EDI : R_ESI);
     while (!rep || (*ecx & amask)) {
@@ -407,7 +394,7 @@ static bool emu_desctable(struct emu *e)
         uint8_t buf[6];
         memcpy(buf, &t->limit, 2);
         memcpy(buf + 2, &t->base, 4);
-        return seg_write(vm, (unsigned)seg_index(op->mem.segment), op_ea(e, op), buf, 6, e->f);
+        return seg_write(vm, (unsigned)dbt_seg_index(op->mem.segment), op_ea(e, op), buf, 6, e->f);
     }
     if (m == ZYDIS_MNEMONIC_SLDT || m == ZYDIS_MNEMONIC_STR) {
         uint16_t sel = m == ZYDIS_MNEMONIC_SLDT ? c->ldtr.sel : c->tr.sel;
@@ -417,7 +404,7 @@ static bool emu_desctable(struct emu *e)
         return GP0(e);
     if (m == ZYDIS_MNEMONIC_LGDT || m == ZYDIS_MNEMONIC_LIDT) {
         uint8_t buf[6];
-        if (!seg_read(vm, (unsigned)seg_index(op->mem.segment), op_ea(e, op), buf, 6, e->f))
+        if (!seg_read(vm, (unsigned)dbt_seg_index(op->mem.segment), op_ea(e, op), buf, 6, e->f))
             return false;
         struct dtr *t = m == ZYDIS_MNEMONIC_LGDT ? &c->gdtr : &c->idtr;
         memcpy(&t->limit, buf, 2);
@@ -533,7 +520,7 @@ static bool emu_segment(struct emu *e)
             ZydisRegisterGetClass(ops[0].reg.value) == ZYDIS_REGCLASS_SEGMENT) {
             if (!op_read(e, &ops[1], 2, &v))
                 return false;
-            return load_seg_checked(e, seg_index(ops[0].reg.value), (uint16_t)v);
+            return load_seg_checked(e, dbt_seg_index(ops[0].reg.value), (uint16_t)v);
         }
         v = reg_get(vm, ops[1].reg.value);
         return op_write(e, &ops[0], ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY ? 2 : ops[0].size / 8, v);
@@ -555,7 +542,7 @@ static bool emu_segment(struct emu *e)
         uint32_t esp = *vm_gpr(vm, R_ESP);
         if (!pop(e, &v, opsize(e)))
             return false;
-        if (!load_seg_checked(e, seg_index(ops[0].reg.value), (uint16_t)v)) {
+        if (!load_seg_checked(e, dbt_seg_index(ops[0].reg.value), (uint16_t)v)) {
             *vm_gpr(vm, R_ESP) = esp;
             return false;
         }
@@ -574,7 +561,7 @@ static bool emu_segment(struct emu *e)
         unsigned size = opsize(e);
         uint32_t off = 0;
         uint16_t sel;
-        unsigned s = (unsigned)seg_index(mem->mem.segment);
+        unsigned s = (unsigned)dbt_seg_index(mem->mem.segment);
         uint32_t ea = op_ea(e, mem);
         if (!seg_read(vm, s, ea, &off, size, e->f) || !seg_read(vm, s, ea + size, &sel, 2, e->f))
             return false;
@@ -722,7 +709,7 @@ static bool read_far_pointer(struct emu *e, const ZydisDecodedOperand *op, uint1
         *off = op->ptr.offset;
         return true;
     }
-    unsigned size = opsize(e), s = (unsigned)seg_index(op->mem.segment);
+    unsigned size = opsize(e), s = (unsigned)dbt_seg_index(op->mem.segment);
     uint32_t ea = op_ea(e, op);
     *off = 0;
     return seg_read(e->vm, s, ea, off, size, e->f) && seg_read(e->vm, s, ea + size, sel, 2, e->f);
@@ -1193,7 +1180,7 @@ bool emulate_insn(struct vm *vm, struct fault *f)
             const ZydisDecodedOperand *op = &e.in.ops[0];
             ok = e.cpl == 0 ? true : GP0(&e);
             if (ok) {
-                uint32_t lin = vm->cpu.seg[seg_index(op->mem.segment)].base + op_ea(&e, op);
+                uint32_t lin = vm->cpu.seg[dbt_seg_index(op->mem.segment)].base + op_ea(&e, op);
                 shadow_invlpg(&vm->shadow, lin);
                 tcache_invalidate_linear_page(vm, lin);
             }

@@ -50,14 +50,15 @@ void poll_arm(struct vm *vm, uint32_t page, bool armed)
 }
 
 /* Guest state at the fault, into the vCPU, and leave for the run loop. */
+static const int uc_gpr[8] = { REG_RAX, REG_RCX, REG_RDX, REG_RBX,
+                               REG_RSP, REG_RBP, REG_RSI, REG_RDI };
+
 static void redirect_to_monitor(struct vm *vm, ucontext_t *uc, uint32_t eip, uint8_t restore)
 {
     greg_t *g = uc->uc_mcontext.gregs;
     struct vcpu_block *b = vm->cpu.blk;
-    static const int regs[8] = { REG_RAX, REG_RCX, REG_RDX, REG_RBX,
-                                 REG_RSP, REG_RBP, REG_RSI, REG_RDI };
     for (unsigned i = 0; i < 8; i++)
-        b->gpr[i] = (uint32_t)g[regs[i]];
+        b->gpr[i] = (uint32_t)g[uc_gpr[i]];
     if (restore & TB_RESTORE_EAX)
         b->gpr[R_EAX] = b->scratch[0];
     b->eflags = (uint32_t)g[REG_EFL] & EFLAGS_ARITH;
@@ -92,19 +93,6 @@ static void __attribute__((noreturn)) monitor_bug(int sig, siginfo_t *si, uconte
     console_restore(signal_vm());
     signal(SIGABRT, SIG_DFL);
     abort();
-}
-
-static const ZydisRegister zy_seg[SEG_COUNT] = { ZYDIS_REGISTER_ES, ZYDIS_REGISTER_CS,
-    ZYDIS_REGISTER_SS, ZYDIS_REGISTER_DS, ZYDIS_REGISTER_FS, ZYDIS_REGISTER_GS };
-static const int uc_gpr[8] = { REG_RAX, REG_RCX, REG_RDX, REG_RBX,
-                               REG_RSP, REG_RBP, REG_RSI, REG_RDI };
-
-static int seg_of(ZydisRegister r)
-{
-    for (int s = 0; s < SEG_COUNT; s++)
-        if (zy_seg[s] == r)
-            return s;
-    return -1;
 }
 
 /* One memory access of the faulting instruction, in guest terms and in the
@@ -144,7 +132,7 @@ static int fault_accesses(struct vm *vm, ucontext_t *uc, uint32_t eip, uint8_t r
         if (op->type != ZYDIS_OPERAND_TYPE_MEMORY || op->mem.type != ZYDIS_MEMOP_TYPE_MEM)
             continue;
         ZyanU64 ea = 0;
-        int s = seg_of(op->mem.segment);
+        int s = dbt_seg_index(op->mem.segment);
         int hs = s == SEG_GS || s == SEG_CS ? SEG_FS : s;
         if (s < 0 || !ZYAN_SUCCESS(ZydisCalcAbsoluteAddressEx(&in.zi, op, eip, &ctx, &ea)))
             return -1;
