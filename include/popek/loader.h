@@ -53,6 +53,10 @@ int linux_load(struct guest_ram *ram, const struct loader_args *args,
 #define GDT_CODE32_FLAT 0x00CF9B000000FFFFull /* base 0, 4 GiB, D=1, execute/read */
 #define GDT_DATA32_FLAT 0x00CF93000000FFFFull /* base 0, 4 GiB, B=1, read/write */
 
+/* Writes "kernel 'PATH': <message>" into err and returns rc.  (loader.c) */
+int loader_fail(char err[LOADER_ERR_LEN], const char *kernel_path, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Reads up to `len` bytes (retrying short reads); *got is less only at end of
  * file.  0 or -errno.  (loader.c) */
 int loader_read_all(int fd, void *dst, size_t len, size_t *got);

@@ -160,19 +160,7 @@ struct lb_loader {
     uint32_t initrd_addr;
 };
 
-static int __attribute__((format(printf, 3, 4)))
-lb_fail(struct lb_loader *l, int rc, const char *fmt, ...)
-{
-    int n = snprintf(l->err, LOADER_ERR_LEN, "kernel '%s': ", l->args->kernel_path);
-    va_list ap;
-
-    if (n >= 0 && n < (int)LOADER_ERR_LEN) {
-        va_start(ap, fmt);
-        vsnprintf(l->err + n, LOADER_ERR_LEN - n, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
+#define lb_fail(l, rc, ...) loader_fail((l)->err, (l)->args->kernel_path, rc, __VA_ARGS__)
 
 static uint32_t get8(const uint8_t *p, uint32_t off)
 {

@@ -192,19 +192,7 @@ struct mb_loader {
     uint32_t strings_next; /* next free byte in the string area */
 };
 
-static int __attribute__((format(printf, 3, 4)))
-mb_fail(struct mb_loader *l, int rc, const char *fmt, ...)
-{
-    int n = snprintf(l->err, LOADER_ERR_LEN, "kernel '%s': ", l->args->kernel_path);
-    va_list ap;
-
-    if (n >= 0 && n < (int)LOADER_ERR_LEN) {
-        va_start(ap, fmt);
-        vsnprintf(l->err + n, LOADER_ERR_LEN - n, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
+#define mb_fail(l, rc, ...) loader_fail((l)->err, (l)->args->kernel_path, rc, __VA_ARGS__)
 
 /*
  * Checks that [start, start+len) is RAM the kernel may occupy: inside RAM and
