@@ -78,8 +78,26 @@ static inline void guest_ram_set_code(struct guest_ram *ram, uint32_t gpa, bool 
  *
  * Supervisor-only guest pages carry protection key `pkey_sup`, which PKRU
  * denies while the guest runs at CPL 3.
+ *
+ * A CR3 write is where this costs: every non-global page refaults, at a host
+ * signal each.  So the shadow remembers, for the last SHADOW_SPACES page
+ * directories, which linear pages the guest touched while each was loaded,
+ * and a CR3 write maps them again at once from the new tables, as a TLB may
+ * load any entry whose A bit is already set.  Pages the new tables map
+ * exactly as before (same CR3 written again) are simply kept.
  */
 #define SHADOW_PAGES (GUEST_SPACE / PAGE_SIZE)
+#define SHADOW_SPACES 16
+#define SHADOW_SPACE_PAGES 1024
+
+struct shadow_space {
+    uint32_t cr3;       /* page directory base; 0: slot unused */
+    uint32_t npages;
+    uint64_t last_used;
+    uint32_t pn[SHADOW_SPACE_PAGES]; /* linear page numbers it had mapped */
+};
+
+struct paging_mode;
 
 struct shadow {
     uint8_t *mapped;    /* one bit per linear page: mapped from the memfd */
@@ -97,8 +115,18 @@ struct shadow {
      * the bitmaps of all 4 GiB. */
     uint32_t *nonglobal;
     uint32_t nnonglobal, max_nonglobal;
+    uint8_t *listed;    /* one bit per linear page: in `nonglobal` */
+    uint8_t *attr;      /* per linear page: SHADOW_W/SHADOW_U it was mapped with */
+    struct shadow_space *spaces; /* SHADOW_SPACES of them */
+    int pagemap;        /* /proc/self/pagemap, or -1 */
+    uint64_t clock;
     uint64_t hidden_faults;
+    uint64_t maps, unmaps;  /* host mmap calls placing / dropping shadow pages */
+    uint64_t kept, restored; /* pages a CR3 write kept / mapped again */
 };
+
+#define SHADOW_W 1u
+#define SHADOW_U 2u
 
 int shadow_init(struct shadow *sh, const struct guest_ram *ram);
 void shadow_destroy(struct shadow *sh);
@@ -114,8 +142,13 @@ int shadow_map_large(struct shadow *sh, struct guest_ram *ram, uint32_t linear, 
 void shadow_unmap_page(struct shadow *sh, uint32_t linear);
 /* INVLPG: the page, or every page of the guest 4 MiB page containing it. */
 void shadow_invlpg(struct shadow *sh, uint32_t linear);
-/* Drop every mapping, or every non-global one (a CR3 write). */
+/* Drop every mapping, or every non-global one. */
 void shadow_unmap_all(struct shadow *sh, bool keep_global);
+/* A CR3 write, `m` the new paging state: drop the non-global pages the new
+ * tables do not map the same way, remember the old space's pages, and map
+ * again those the new space had when it was last loaded. */
+void shadow_switch(struct shadow *sh, struct guest_ram *ram, const struct paging_mode *m,
+                   uint32_t old_cr3);
 /* A page of RAM now holds translated code (or no longer does). */
 void shadow_set_code(struct shadow *sh, struct guest_ram *ram, uint32_t gpa, bool code);
 
@@ -145,6 +178,10 @@ struct paging_mode {
     uint32_t cr3;
     bool pse, pge, wp;
 };
+
+/* Access flag: a TLB fill that changes nothing; it fails unless A is already
+ * set at both levels. */
+#define WALK_PROBE 0x80000000u
 
 /* Translate `lin` for an access (PFERR_W, PFERR_U bits), setting A (and D on
  * writes) as the CPU does.  False with the #PF error code in *err if the

@@ -47,9 +47,15 @@ bool paging_walk(struct guest_ram *ram, const struct paging_mode *m, uint32_t li
         goto protection;
     if ((access & PFERR_W) && !w->writable && ((access & PFERR_U) || m->wp))
         goto protection;
+    uint32_t *leaf = pte ? pte : pde;
+    if (access & WALK_PROBE) {
+        if (!(*pde & PTE_A) || !(*leaf & PTE_A))
+            goto not_present;
+        w->dirty = *leaf & PTE_D;
+        return true;
+    }
     /* Success: the CPU sets A in both levels, D in the leaf on a write. */
     *pde |= PTE_A;
-    uint32_t *leaf = pte ? pte : pde;
     *leaf |= PTE_A | ((access & PFERR_W) ? PTE_D : 0);
     w->dirty = *leaf & PTE_D;
     return true;

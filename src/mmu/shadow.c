@@ -9,8 +9,10 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "popek/mmu.h"
 
@@ -38,8 +40,13 @@ int shadow_init(struct shadow *sh, const struct guest_ram *ram)
     sh->rmap_frame = calloc(SHADOW_PAGES, sizeof(uint32_t));
     sh->max_nonglobal = 1u << 16;
     sh->nonglobal = malloc(sh->max_nonglobal * sizeof(uint32_t));
-    if (!sh->mapped || !sh->global || !sh->large || !sh->rmap_head || !sh->rmap_next || !sh->rmap_frame || !sh->nonglobal)
+    sh->listed = calloc(SHADOW_PAGES / 8, 1);
+    sh->attr = calloc(SHADOW_PAGES, 1);
+    sh->spaces = calloc(SHADOW_SPACES, sizeof(*sh->spaces));
+    if (!sh->mapped || !sh->global || !sh->large || !sh->rmap_head || !sh->rmap_next ||
+        !sh->rmap_frame || !sh->nonglobal || !sh->listed || !sh->attr || !sh->spaces)
         return -ENOMEM;
+    sh->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     /* Without protection keys, ring 3 cannot be told from ring 0 in the
      * shadow; refuse rather than let guest user code read kernel pages. */
     sh->pkey_sup = pkey_alloc(0, 0);
@@ -55,6 +62,11 @@ void shadow_destroy(struct shadow *sh)
     free(sh->rmap_next);
     free(sh->rmap_frame);
     free(sh->nonglobal);
+    free(sh->listed);
+    free(sh->attr);
+    free(sh->spaces);
+    if (sh->pagemap >= 0)
+        close(sh->pagemap);
     memset(sh, 0, sizeof(*sh));
 }
 
@@ -76,9 +88,21 @@ static void rmap_remove(struct shadow *sh, uint32_t pn)
 /* Past the list's capacity, the next CR3 write scans the bitmaps instead. */
 static void note_nonglobal(struct shadow *sh, uint32_t pn)
 {
-    if (sh->nnonglobal < sh->max_nonglobal)
+    if (bit(sh->listed, pn))
+        return;
+    if (sh->nnonglobal < sh->max_nonglobal) {
         sh->nonglobal[sh->nnonglobal] = pn;
+        set_bit(sh->listed, pn, true);
+    }
     sh->nnonglobal++;
+}
+
+static void clear_nonglobal(struct shadow *sh)
+{
+    uint32_t n = sh->nnonglobal < sh->max_nonglobal ? sh->nnonglobal : sh->max_nonglobal;
+    for (uint32_t i = 0; i < n; i++)
+        set_bit(sh->listed, sh->nonglobal[i], false);
+    sh->nnonglobal = 0;
 }
 
 int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32_t gpa,
@@ -96,11 +120,13 @@ int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32
                    ram->memfd, gpa);
     if (p == MAP_FAILED)
         return -errno;
+    sh->maps++;
     if (!user && pkey_mprotect(p, PAGE_SIZE, prot, sh->pkey_sup) < 0)
         return -errno;
     set_bit(sh->mapped, pn, true);
     set_bit(sh->global, pn, global);
     set_bit(sh->large, pn, large);
+    sh->attr[pn] = (uint8_t)((writable ? SHADOW_W : 0) | (user ? SHADOW_U : 0));
     if (!global)
         note_nonglobal(sh, pn);
     if (large)
@@ -146,8 +172,9 @@ int shadow_map_large(struct shadow *sh, struct guest_ram *ram, uint32_t linear, 
     return 0;
 }
 
-static void reserve(uint32_t linear, uint64_t len)
+static void reserve(struct shadow *sh, uint32_t linear, uint64_t len)
 {
+    sh->unmaps++;
     mmap((void *)(uintptr_t)linear, len, PROT_NONE,
          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 }
@@ -166,7 +193,7 @@ void shadow_unmap_page(struct shadow *sh, uint32_t linear)
     if (!bit(sh->mapped, pn))
         return;
     forget(sh, pn);
-    reserve(linear & PAGE_MASK, PAGE_SIZE);
+    reserve(sh, linear & PAGE_MASK, PAGE_SIZE);
 }
 
 void shadow_invlpg(struct shadow *sh, uint32_t linear)
@@ -186,26 +213,7 @@ void shadow_invlpg(struct shadow *sh, uint32_t linear)
 
 void shadow_unmap_all(struct shadow *sh, bool keep_global)
 {
-    if (keep_global && sh->nnonglobal <= sh->max_nonglobal) {
-        /* The usual CR3 write: drop just the recorded non-global pages,
-         * merging runs of consecutive pages into one mmap. */
-        for (uint32_t i = 0; i < sh->nnonglobal;) {
-            uint32_t pn = sh->nonglobal[i++];
-            if (!bit(sh->mapped, pn) || bit(sh->global, pn))
-                continue;
-            uint32_t end = pn;
-            forget(sh, end++);
-            while (i < sh->nnonglobal && sh->nonglobal[i] == end && bit(sh->mapped, end) &&
-                   !bit(sh->global, end)) {
-                forget(sh, end++);
-                i++;
-            }
-            reserve(pn * PAGE_SIZE, (uint64_t)(end - pn) * PAGE_SIZE);
-        }
-        sh->nnonglobal = 0;
-        return;
-    }
-    sh->nnonglobal = 0;
+    clear_nonglobal(sh);
     /* Runs of pages to drop, one mmap each; the bitmaps are scanned a byte
      * at a time where nothing is mapped. */
     for (uint64_t pn = 1; pn < SHADOW_PAGES;) {
@@ -221,11 +229,134 @@ void shadow_unmap_all(struct shadow *sh, bool keep_global)
         while (end < SHADOW_PAGES && bit(sh->mapped, (uint32_t)end) &&
                !(keep_global && bit(sh->global, (uint32_t)end)))
             forget(sh, (uint32_t)end++);
-        reserve((uint32_t)(pn * PAGE_SIZE), (end - pn) * PAGE_SIZE);
+        reserve(sh, (uint32_t)(pn * PAGE_SIZE), (end - pn) * PAGE_SIZE);
         pn = end;
     }
     if (!keep_global)
         memset(sh->large_region, 0, sizeof(sh->large_region));
+}
+
+/* The slot remembering page directory `cr3`, or, with `claim`, the least
+ * recently used one other than `spare`, emptied for it. */
+static struct shadow_space *space_slot(struct shadow *sh, uint32_t cr3, bool claim,
+                                       const struct shadow_space *spare)
+{
+    struct shadow_space *lru = NULL;
+    for (unsigned i = 0; i < SHADOW_SPACES; i++) {
+        struct shadow_space *s = &sh->spaces[i];
+        if (s->npages && s->cr3 == cr3) {
+            s->last_used = ++sh->clock;
+            return s;
+        }
+        if (s != spare && (!lru || s->last_used < lru->last_used))
+            lru = s;
+    }
+    if (!claim)
+        return NULL;
+    *lru = (struct shadow_space){ .cr3 = cr3, .last_used = ++sh->clock };
+    return lru;
+}
+
+/* What the new tables make of linear page `pn`, as shadow_map's attributes;
+ * false where a TLB could not load it without setting an A bit. */
+static bool probe(struct guest_ram *ram, const struct paging_mode *m, uint32_t pn,
+                  struct walk *w, uint8_t *attr)
+{
+    uint32_t err;
+    if (!paging_walk(ram, m, pn * PAGE_SIZE, WALK_PROBE, w, &err) || w->large)
+        return false;
+    *attr = (uint8_t)((w->writable && w->dirty ? SHADOW_W : 0) | (w->user ? SHADOW_U : 0));
+    return true;
+}
+
+static bool maps_same(struct shadow *sh, struct guest_ram *ram, const struct paging_mode *m,
+                      uint32_t pn)
+{
+    struct walk w;
+    uint8_t attr;
+    return !bit(sh->large, pn) && probe(ram, m, pn, &w, &attr) && !w.global &&
+           w.gpa / PAGE_SIZE == sh->rmap_frame[pn] && attr == sh->attr[pn];
+}
+
+static int cmp_pn(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Into `space`, the mapped non-global 4 KiB pages the guest has touched since
+ * they were mapped: those with a host page-table entry (mmap does not make
+ * one; the first access does), read from /proc/self/pagemap a run at a time.
+ * Pages mapped but never used are not worth mapping again. */
+static void remember_touched(struct shadow *sh, struct shadow_space *space)
+{
+    uint32_t *pn = space->pn, n = 0;
+    for (uint32_t i = 0; i < sh->nnonglobal && i < sh->max_nonglobal && n < SHADOW_SPACE_PAGES; i++) {
+        uint32_t p = sh->nonglobal[i];
+        if (bit(sh->mapped, p) && !bit(sh->global, p) && !bit(sh->large, p))
+            pn[n++] = p;
+    }
+    space->npages = 0;
+    if (sh->pagemap < 0)
+        return;
+    qsort(pn, n, sizeof(*pn), cmp_pn);
+    for (uint32_t i = 0; i < n;) {
+        uint64_t entry[64];
+        uint32_t run = 1;
+        while (i + run < n && run < 64 && pn[i + run] == pn[i] + run)
+            run++;
+        ssize_t got = pread(sh->pagemap, entry, run * sizeof(entry[0]), (off_t)pn[i] * 8);
+        for (uint32_t j = 0; got > 0 && j < (uint32_t)got / 8; j++)
+            if (entry[j] >> 63)
+                pn[space->npages++] = pn[i + j];
+        i += run;
+    }
+}
+
+void shadow_switch(struct shadow *sh, struct guest_ram *ram, const struct paging_mode *m,
+                   uint32_t old_cr3)
+{
+    struct shadow_space *new = space_slot(sh, m->cr3 & PAGE_MASK, false, NULL);
+    struct shadow_space *old = space_slot(sh, old_cr3 & PAGE_MASK, true, new);
+    remember_touched(sh, old);
+    if (sh->nnonglobal > sh->max_nonglobal) {
+        shadow_unmap_all(sh, true);
+    } else {
+        /* Keep what maps the same, drop the rest (runs of consecutive pages
+         * in one mmap); the list is rebuilt in place with the kept pages. */
+        uint32_t n = sh->nnonglobal;
+        sh->nnonglobal = 0;
+        for (uint32_t i = 0; i < n;) {
+            uint32_t pn = sh->nonglobal[i++];
+            set_bit(sh->listed, pn, false);
+            if (!bit(sh->mapped, pn) || bit(sh->global, pn))
+                continue;
+            if (maps_same(sh, ram, m, pn)) {
+                note_nonglobal(sh, pn);
+                sh->kept++;
+                continue;
+            }
+            uint32_t end = pn;
+            forget(sh, end++);
+            while (i < n && sh->nonglobal[i] == end && bit(sh->mapped, end) &&
+                   !bit(sh->global, end) && !maps_same(sh, ram, m, end)) {
+                set_bit(sh->listed, end, false);
+                forget(sh, end++);
+                i++;
+            }
+            reserve(sh, pn * PAGE_SIZE, (uint64_t)(end - pn) * PAGE_SIZE);
+        }
+    }
+    for (uint32_t i = 0; new && i < new->npages; i++) {
+        uint32_t pn = new->pn[i];
+        struct walk w;
+        uint8_t attr;
+        if (bit(sh->mapped, pn) || pn * PAGE_SIZE >= sh->limit || !probe(ram, m, pn, &w, &attr) ||
+            shadow_map(sh, ram, pn * PAGE_SIZE, w.gpa, attr & SHADOW_W, attr & SHADOW_U, w.global,
+                       false) < 0)
+            continue;
+        sh->restored++;
+    }
 }
 
 void shadow_set_code(struct shadow *sh, struct guest_ram *ram, uint32_t gpa, bool code)

@@ -305,14 +305,17 @@ static bool write_cr(struct emu *e, unsigned n, uint32_t v)
     case 2:
         c->cr2 = v;
         return true;
-    case 3:
+    case 3: {
+        uint32_t old = c->cr3;
         c->cr3 = v;
         if (c->cr0 & CR0_PG) {
             /* A TLB flush of non-global entries. */
-            shadow_unmap_all(&e->vm->shadow, c->cr4 & CR4_PGE);
+            struct paging_mode m = vm_paging_mode(e->vm);
+            shadow_switch(&e->vm->shadow, &e->vm->ram, &m, old);
             tcache_address_space_changed(e->vm);
         }
         return true;
+    }
     case 4:
         if (v & ~CR4_SUPPORTED)
             return GP0(e);

@@ -304,39 +304,6 @@ static void handle_access_fault(struct vm *vm, ucontext_t *uc, struct tblock *tb
     redirect_to_monitor(vm, uc, eip, m->restore);
 }
 
-/*
- * After a hidden fault on a 4 KiB page, map the other pages of the same
- * guest page table that the guest has already used (P and A set) and the
- * shadow lacks: after a CR3 write an address space's working set comes back
- * for an mmap each instead of a signal each.  Nothing is set that the CPU
- * had not set (A already is; a page without D stays read-only).
- */
-#define PREFAULT_WINDOW 16
-
-static void prefault_neighbours(struct vm *vm, uint32_t lin)
-{
-    const struct vcpu *c = &vm->cpu;
-    uint32_t *pde = guest_ram_ptr(&vm->ram, (c->cr3 & PAGE_MASK) + (lin >> 22) * 4, 4);
-    if (!pde || !(*pde & PTE_P) || ((*pde & PTE_PS) && (c->cr4 & CR4_PSE)))
-        return;
-    const uint32_t *pt = guest_ram_ptr(&vm->ram, *pde & PAGE_MASK, PAGE_SIZE);
-    if (!pt)
-        return;
-    unsigned idx = (lin >> 12) & 0x3ff;
-    unsigned lo = idx >= PREFAULT_WINDOW / 2 ? idx - PREFAULT_WINDOW / 2 : 0;
-    unsigned hi = lo + PREFAULT_WINDOW < 1024 ? lo + PREFAULT_WINDOW : 1024;
-    for (unsigned i = lo; i < hi; i++) {
-        uint32_t pte = pt[i], at = (lin & 0xffc00000u) | (i << 12);
-        if (i == idx || (pte & (PTE_P | PTE_A)) != (PTE_P | PTE_A) || at < PAGE_SIZE ||
-            shadow_is_mapped(&vm->shadow, at) || !guest_ram_contains(&vm->ram, pte & PAGE_MASK, PAGE_SIZE))
-            continue;
-        uint32_t eff = *pde & pte;
-        bool writable = (eff & PTE_W) && (pte & PTE_D);
-        bool global = (c->cr4 & CR4_PGE) && (pte & PTE_G);
-        shadow_map(&vm->shadow, &vm->ram, at, pte & PAGE_MASK, writable, eff & PTE_U, global, false);
-    }
-}
-
 static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, struct tblock *tb,
                               const struct tb_map *m)
 {
@@ -409,8 +376,6 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
     if (wp0) {
         vm->wp0_step_page = lin;
         g[REG_EFL] |= EFLAGS_TF;
-    } else if (paging && !w.large) {
-        prefault_neighbours(vm, lin);
     }
 }
 

@@ -339,6 +339,10 @@ void vm_print_stats(struct vm *vm, FILE *f)
     fprintf(f, "  IBL hits               %llu\n", (unsigned long long)s->ibl_hits);
     fprintf(f, "  IBL misses             %llu\n", (unsigned long long)s->ibl_misses);
     fprintf(f, "  hidden faults          %llu\n", (unsigned long long)vm->shadow.hidden_faults);
+    fprintf(f, "  shadow mmaps           %llu placed, %llu dropped\n",
+            (unsigned long long)vm->shadow.maps, (unsigned long long)vm->shadow.unmaps);
+    fprintf(f, "  CR3 writes kept        %llu pages, mapped again %llu\n",
+            (unsigned long long)vm->shadow.kept, (unsigned long long)vm->shadow.restored);
     fprintf(f, "  guest exceptions       %llu\n", (unsigned long long)vm->stats.guest_exceptions);
     fprintf(f, "  monitor entries        %llu\n", (unsigned long long)vm->stats.monitor_entries);
     fprintf(f, "  callouts (translated sites / executed):\n");

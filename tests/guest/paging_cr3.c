@@ -6,7 +6,9 @@
  *   - CR3 reads back what was written, PWT and PCD included (4.3);
  *   - switching CR3 switches the translation, and writes stay in their frame;
  *   - MOV to CR3 invalidates every non-global translation, so a PTE of A
- *     changed while B was current is seen after switching back;
+ *     changed while B was current is seen after switching back, as is one
+ *     changed while A is current and CR3 is written with the same value; a
+ *     PTE made not present faults; a MOV to CR3 alone sets no A bit;
  *   - global pages (CR4.PGE=1, PTE.G=1): whether one survives a MOV to CR3 is
  *     up to the TLB and is not printed; INVLPG removes a global translation
  *     and changing CR4.PGE removes them all (4.10.4.1), which is printed.
@@ -33,6 +35,16 @@ static uint32_t frame_at(uint32_t linear)
 }
 
 static void use(volatile uint32_t *pd) { cr3_write((uint32_t)pd); }
+
+/* A load that resumes after itself on a fault, leaving 0xDEADDEAD. */
+static uint32_t probe_load(uint32_t linear)
+{
+    extern char pload_resume[];
+    uint32_t v = 0xDEADDEAD;
+    trap_expect(pload_resume);
+    __asm__ volatile("pload_at: movl (%1), %0\npload_resume:" : "+r"(v) : "r"(linear) : "memory");
+    return v;
+}
 
 void kmain(void)
 {
@@ -84,6 +96,30 @@ void kmain(void)
     PT_A[0] = FRAME(4) | PG_URW;
     use(PD_A);
     printf("pte of a changed while b was current, back to a: frame %u\n", frame_at(VA(0)));
+
+    PT_A[0] = FRAME(3) | PG_URW;
+    use(PD_A);
+    printf("pte changed, same cr3 written again: frame %u\n", frame_at(VA(0)));
+
+    extern char pload_at[];
+    use(PD_B);
+    PT_A[0] = FRAME(3) | PTE_RW | PTE_US;
+    use(PD_A);
+    uint32_t v = probe_load(VA(0));
+    trap_print("pte of a made not present while b was current, back to a", pload_at);
+    printf("load gave %08x\n", v);
+    PT_A[0] = FRAME(3) | PG_URW;
+    use(PD_A);
+    sink = frame_at(VA(0));
+    use(PD_B);
+    PT_A[0] &= ~(uint32_t)PTE_A;
+    PD_A[VA(0) >> 22] &= ~(uint32_t)PTE_A;
+    use(PD_A);
+    printf("a bits cleared while b was current, back to a: pde.a=%u pte.a=%u",
+           (PD_A[VA(0) >> 22] >> 5) & 1, (PT_A[0] >> 5) & 1);
+    a = frame_at(VA(0));
+    printf("; after a read: frame %u pde.a=%u pte.a=%u\n", a, (PD_A[VA(0) >> 22] >> 5) & 1,
+           (PT_A[0] >> 5) & 1);
 
     cpuid(1, 0, &eax, &ebx, &ecx, &edx);
     printf("cpuid 1: edx.pge=%u\n", (edx >> 13) & 1);
