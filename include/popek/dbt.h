@@ -163,6 +163,16 @@ struct dbt_stats {
 
 #define TC_HASH_SIZE 65536u
 
+/* A callout's instruction as the translator decoded it: while its block is
+ * valid the bytes are unchanged, so the emulator need not fetch and decode it
+ * again.  The callout passes its index (from 1) in exit_arg. */
+struct callout_site {
+    const struct tblock *tb;
+    struct dbt_insn in;
+    uint8_t bytes[15];
+};
+#define TC_CALLOUT_SITES 4096
+
 struct tcache {
     uint8_t *mon;              /* monitor region base (== mon_base as a pointer) */
     uint32_t mon_base;
@@ -180,6 +190,8 @@ struct tcache {
     uint32_t nvolatile;
     uint32_t ibl_cs_base;      /* the CS base the IBL tables were filled under */
     bool ibl_fpu_trap;         /* and the CR0.TS/EM setting */
+    struct callout_site *sites; /* TC_CALLOUT_SITES of them */
+    uint32_t nsites;
     struct dbt_stats stats;
     ZydisDecoder dec;
 };

@@ -82,6 +82,7 @@ struct vm {
     timer_t host_timer;              /* SIGALRM at the next device deadline */
     uint64_t timer_deadline;         /* what host_timer is armed for (0: disarmed) */
     volatile sig_atomic_t timer_fired;
+    bool devices_touched;            /* a port or MMIO access since the last devices_update */
     bool poll_irq_armed;
     bool console_raw;                /* stdin is a terminal we put in raw mode */
     bool console_escape;             /* Ctrl-A seen, waiting for the command key */
@@ -175,6 +176,11 @@ void tcache_ibl_insert(struct vm *vm, const struct tblock *tb);
 struct tblock *tcache_lookup(struct vm *vm, uint32_t eip);
 struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f);
 void tcache_flush(struct vm *vm);
+/* Remember the decoded callout ending tb: its index for exit_arg, 0 if full. */
+uint32_t tcache_add_callout_site(struct vm *vm, const struct tblock *tb, const struct dbt_insn *in,
+                                 const uint8_t *bytes);
+/* The site a callout passed, if its block is still valid; else NULL. */
+const struct callout_site *tcache_callout_site(struct vm *vm, uint32_t index);
 void tcache_chain(struct vm *vm, struct tblock *from, unsigned exit, struct tblock *to);
 struct tblock *tcache_find_by_tc(struct vm *vm, uint32_t tc_addr);
 /* Map a TC address inside tb to the guest instruction it belongs to. */
@@ -191,7 +197,9 @@ void dbt_disas(FILE *f, const uint8_t *code, size_t len, uint32_t addr);
 
 /* emulate.c */
 /* Emulate the instruction at cpu.eip; false if it raised *f. */
-bool emulate_insn(struct vm *vm, struct fault *f);
+/* Emulate the instruction at the guest EIP; `site` (may be NULL) is its
+ * decoding from translation time. */
+bool emulate_insn(struct vm *vm, const struct callout_site *site, struct fault *f);
 /* Emulate the data instruction at cpu.eip whose memory operand is MMIO. */
 bool emulate_mmio(struct vm *vm, struct fault *f);
 

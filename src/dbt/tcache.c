@@ -71,7 +71,8 @@ int tcache_init(struct vm *vm)
     tc->blocks = calloc(tc->max_blocks, sizeof(*tc->blocks));
     tc->volatile_links = calloc(TC_VOLATILE_MAX, sizeof(*tc->volatile_links));
     tc->maps = calloc(tc->max_maps, sizeof(*tc->maps));
-    if (!tc->blocks || !tc->maps || !tc->volatile_links)
+    tc->sites = calloc(TC_CALLOUT_SITES, sizeof(*tc->sites));
+    if (!tc->blocks || !tc->maps || !tc->volatile_links || !tc->sites)
         return -1;
     tc->stub_exit_chain = stub_addr(vm, mon_stub_exit_chain);
     tc->stub_exit_emulate = stub_addr(vm, mon_stub_exit_emulate);
@@ -89,6 +90,8 @@ void tcache_destroy(struct vm *vm)
     free(vm->tc.blocks);
     free(vm->tc.maps);
     free(vm->tc.volatile_links);
+    free(vm->tc.sites);
+    vm->tc.sites = NULL;
     vm->tc.blocks = NULL;
     vm->tc.maps = NULL;
 }
@@ -111,8 +114,30 @@ void tcache_flush(struct vm *vm)
     memset(tc->hash, 0, sizeof(tc->hash));
     memset(tc->lpage_hash, 0, sizeof(tc->lpage_hash));
     tc->nvolatile = 0;
+    tc->nsites = 0;
     tcache_ibl_clear(vm);
     tc->stats.flushes++;
+}
+
+uint32_t tcache_add_callout_site(struct vm *vm, const struct tblock *tb, const struct dbt_insn *in,
+                                 const uint8_t *bytes)
+{
+    struct tcache *tc = &vm->tc;
+    if (tc->nsites == TC_CALLOUT_SITES)
+        return 0;
+    struct callout_site *s = &tc->sites[tc->nsites++];
+    s->tb = tb;
+    s->in = *in;
+    memcpy(s->bytes, bytes, sizeof(s->bytes));
+    return tc->nsites;
+}
+
+const struct callout_site *tcache_callout_site(struct vm *vm, uint32_t index)
+{
+    const struct tcache *tc = &vm->tc;
+    if (index == 0 || index > tc->nsites || !tc->sites[index - 1].tb->valid)
+        return NULL;
+    return &tc->sites[index - 1];
 }
 
 static unsigned lpage_hash(uint32_t lin)

@@ -127,9 +127,13 @@ static void exit_direct(struct xlate *x, uint32_t target_eip)
     add_exit_slot(x, e_jmp(&x->e, 0), target_eip);
 }
 
-static void emit_callout(struct xlate *x, uint32_t eip)
+/* The callout ending the block; `in` and `bytes` its decoding, if any. */
+static void emit_callout(struct xlate *x, uint32_t eip, const struct dbt_insn *in,
+                         const uint8_t *bytes)
 {
+    uint32_t site = in ? tcache_add_callout_site(x->vm, x->tb, in, bytes) : 0;
     e_gs_store_imm(&x->e, BLK(VB_EXIT_EIP), eip);
+    e_gs_store_imm(&x->e, BLK(VB_EXIT_ARG), site);
     e_jmp(&x->e, x->vm->tc.stub_exit_emulate);
 }
 
@@ -477,11 +481,11 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
             break;
         case DBT_CALLOUT:
             vm->tc.stats.callouts[in.kind]++;
-            emit_callout(&x, cur);
+            emit_callout(&x, cur, &in, bytes);
             ended = true;
             break;
         case DBT_INVALID:
-            emit_callout(&x, cur);
+            emit_callout(&x, cur, NULL, NULL);
             ended = true;
             break;
         }

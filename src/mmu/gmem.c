@@ -38,6 +38,7 @@ bool vm_translate(struct vm *vm, uint32_t lin, uint32_t access, struct walk *w, 
 /* Not RAM: the MMIO bus, with the access's own size where it has one. */
 static void mmio_access(struct vm *vm, uint32_t gpa, uint8_t *p, uint32_t len, bool write)
 {
+    vm->devices_touched = true;
     if (len == 1 || len == 2 || len == 4) {
         uint32_t v = 0;
         if (write) {

@@ -1120,11 +1120,16 @@ static bool fetch_decode(struct emu *e)
     return true;
 }
 
-bool emulate_insn(struct vm *vm, struct fault *f)
+bool emulate_insn(struct vm *vm, const struct callout_site *site, struct fault *f)
 {
     struct emu e = { .vm = vm, .eip = vm->cpu.eip, .cpl = vcpu_cpl(&vm->cpu), .f = f };
-    if (!fetch_decode(&e))
+    if (site) {
+        e.in = site->in;
+        memcpy(e.bytes, site->bytes, sizeof(e.bytes));
+        e.next = e.eip + e.in.zi.length;
+    } else if (!fetch_decode(&e)) {
         return false;
+    }
     vm_log(vm, LOG_CALLOUT, "callout: %08x %s\n", e.eip, ZydisMnemonicGetString(e.in.zi.mnemonic));
     bool ok;
     uint32_t regs[4];

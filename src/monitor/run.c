@@ -61,9 +61,12 @@ static bool handle_requests(struct vm *vm)
     return true;
 }
 
-/* Bring timers up to date, and the host timer in line with the next deadline. */
-static uint64_t devices_update(struct vm *vm)
+/* Bring timers up to date, and the host timer in line with the next deadline.
+ * Needed only when that deadline passed (the host timer fired) or the guest
+ * reprogrammed a device: between the two nothing in the timers changes. */
+static void devices_update(struct vm *vm)
 {
+    vm->devices_touched = false;
     i8254_update(&vm->pit);
     mc146818_update(&vm->rtc);
     uint64_t next = i8254_next_event_ns(&vm->pit);
@@ -80,7 +83,6 @@ static uint64_t devices_update(struct vm *vm)
         timer_settime(vm->host_timer, TIMER_ABSTIME, &its, NULL);
         vm->timer_deadline = next;
     }
-    return next;
 }
 
 /* An interrupt from the PIC if the virtual CPU takes one now; otherwise make
@@ -135,10 +137,13 @@ int vm_run(struct vm *vm)
         }
         if (vm->timer_fired) {
             vm->timer_fired = 0;
+            vm->timer_deadline = 0; /* a one-shot timer: it is disarmed now */
+            vm->devices_touched = true;
             poll_arm(vm, MON_POLL_EXIT, false);
             uart16550_poll_rx(&vm->uart);
         }
-        uint64_t deadline = devices_update(vm);
+        if (vm->devices_touched || c->halted)
+            devices_update(vm);
         interrupts(vm);
         if (c->halted) {
             /* With IF clear and no NMI sources, nothing can wake the CPU:
@@ -147,7 +152,7 @@ int vm_run(struct vm *vm)
                 vm_stop(vm, 0, "popek: guest halted with interrupts disabled (powered off)");
                 break;
             }
-            halt_wait(vm, deadline);
+            halt_wait(vm, vm->timer_deadline);
             continue;
         }
         struct tblock *tb = block_at(vm, c->eip);
@@ -179,7 +184,7 @@ int vm_run(struct vm *vm)
             struct fault f;
             c->eip = b->exit_eip;
             c->irq_shadow = false; /* the instruction after STI / MOV SS has run */
-            if (!emulate_insn(vm, &f) && !vm->stop)
+            if (!emulate_insn(vm, tcache_callout_site(vm, b->exit_arg), &f) && !vm->stop)
                 deliver_fault(vm, &f);
             break;
         }

@@ -140,6 +140,7 @@ static void console_init(struct vm *vm)
 
 uint32_t vm_io_in(struct vm *vm, uint16_t port, unsigned size)
 {
+    vm->devices_touched = true;
     uint32_t v = iobus_read(&vm->io, port, size);
     vm_log(vm, LOG_IO, "in%c %#x -> %#x\n", "bw?l"[size - 1], port, v);
     return v;
@@ -148,6 +149,7 @@ uint32_t vm_io_in(struct vm *vm, uint16_t port, unsigned size)
 void vm_io_out(struct vm *vm, uint16_t port, unsigned size, uint32_t val)
 {
     vm_log(vm, LOG_IO, "out%c %#x <- %#x\n", "bw?l"[size - 1], port, val);
+    vm->devices_touched = true;
     iobus_write(&vm->io, port, size, val);
 }
 
@@ -228,6 +230,7 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
     __asm__ volatile("movw %0, %%gs" ::"r"(vm->cpu.blk->mon_gs));
     if ((err = devices_init(vm)))
         return err;
+    vm->devices_touched = true;
     if (signals_init(vm))
         return -errno;
     return 0;
