@@ -573,6 +573,40 @@ Test(classify, host_state_is_emulated)
     EXPECT_TABLE(t);
 }
 
+/* With CR0.TS or EM set, every instruction on x87, MMX or XMM state becomes
+ * a callout (#NM / #UD), the extensions outside the SSE category included. */
+Test(classify, fpu_state_users)
+{
+    static const struct {
+        const char *hex;
+        enum dbt_fpu_use use;
+    } t[] = {
+        { "d9 c0", FPU_X87 },                   /* fld st0 */
+        { "9b", FPU_WAIT },                     /* fwait */
+        { "0f 58 c1", FPU_SIMD },               /* addps xmm0, xmm1 */
+        { "0f fc c1", FPU_SIMD },               /* paddb mm0, mm1 */
+        { "66 0f 38 dc c1", FPU_SIMD },         /* aesenc xmm0, xmm1 */
+        { "66 0f 3a 44 c1 00", FPU_SIMD },      /* pclmulqdq xmm0, xmm1, 0 */
+        { "0f 38 cb c1", FPU_SIMD },            /* sha256rnds2 xmm0, xmm1 */
+        { "0f 38 cc 08", FPU_SIMD },            /* sha256msg1 xmm1, [eax] */
+        { "01 c8", FPU_NONE },                  /* add eax, ecx */
+        { "f3 0f b8 c1", FPU_NONE },            /* popcnt eax, ecx */
+        { "0f ae f8", FPU_NONE },               /* sfence */
+        { "0f c3 08", FPU_NONE },               /* movnti [eax], ecx */
+        { "0f ae 10", FPU_SIMD },               /* ldmxcsr [eax] */
+        { "0f 77", FPU_SIMD },                  /* emms */
+    };
+    for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        struct bytes in = hex(t[i].hex);
+        struct dbt_insn di;
+        cr_assert(dbt_decode(&dec, in.b, in.n, 0, &di), "\"%s\" does not decode", t[i].hex);
+        cr_expect_eq(dbt_fpu_use(&di), t[i].use, "\"%s\": fpu use %d, want %d", t[i].hex,
+                     dbt_fpu_use(&di), t[i].use);
+        dbt_apply_mode(&di, 0, true, false);
+        cr_expect_eq(di.cls == DBT_CALLOUT, t[i].use != FPU_NONE, "\"%s\" with CR0.TS", t[i].hex);
+    }
+}
+
 Test(classify, invalid)
 {
     static const char *const t[] = {

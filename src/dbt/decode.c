@@ -196,12 +196,25 @@ enum dbt_fpu_use dbt_fpu_use(const struct dbt_insn *in)
         zi->meta.category == ZYDIS_CATEGORY_FCMOV || zi->mnemonic == ZYDIS_MNEMONIC_FXSAVE ||
         zi->mnemonic == ZYDIS_MNEMONIC_FXRSTOR)
         return FPU_X87;
+    /* MMX before the x87-state attribute EMMS carries: CR0.EM makes it #UD. */
+    if (zi->meta.isa_ext == ZYDIS_ISA_EXT_MMX)
+        return FPU_SIMD;
     if (zi->attributes & (ZYDIS_ATTRIB_FPU_STATE_CR | ZYDIS_ATTRIB_FPU_STATE_CW))
         return FPU_X87;
-    if (zi->attributes & (ZYDIS_ATTRIB_XMM_STATE_CR | ZYDIS_ATTRIB_XMM_STATE_CW) ||
-        zi->meta.category == ZYDIS_CATEGORY_MMX || zi->meta.category == ZYDIS_CATEGORY_SSE ||
-        zi->meta.isa_ext == ZYDIS_ISA_EXT_MMX)
+    if (zi->attributes & (ZYDIS_ATTRIB_XMM_STATE_CR | ZYDIS_ATTRIB_XMM_STATE_CW))
         return FPU_SIMD;
+    /* Whatever names an XMM or MMX register (AES, SHA and PCLMULQDQ too); not
+     * the SSE-era instructions on other state, which CR0.TS leaves alone:
+     * PAUSE, PREFETCHh, the fences, MOVNTI, CLFLUSH, CRC32, POPCNT (SDM vol.
+     * 3A, table 2-2). */
+    for (unsigned i = 0; i < zi->operand_count; i++) {
+        if (in->ops[i].type != ZYDIS_OPERAND_TYPE_REGISTER)
+            continue;
+        ZydisRegister r = in->ops[i].reg.value;
+        ZydisRegisterClass rc = ZydisRegisterGetClass(r);
+        if (rc == ZYDIS_REGCLASS_XMM || rc == ZYDIS_REGCLASS_MMX || r == ZYDIS_REGISTER_MXCSR)
+            return FPU_SIMD;
+    }
     return FPU_NONE;
 }
 
