@@ -91,8 +91,8 @@ static inline void guest_ram_set_code(struct guest_ram *ram, uint32_t gpa, bool 
 #define SHADOW_SPACE_PAGES 1024
 
 struct shadow_space {
-    uint32_t cr3;       /* page directory base; 0: slot unused */
-    uint32_t npages;
+    uint32_t cr3;       /* page directory base */
+    uint32_t npages;    /* 0: slot unused */
     uint64_t last_used;
     uint32_t pn[SHADOW_SPACE_PAGES]; /* linear page numbers it had mapped */
 };

@@ -196,9 +196,8 @@ bool tcache_ibl_valid(const struct vm *vm);
 void dbt_disas(FILE *f, const uint8_t *code, size_t len, uint32_t addr);
 
 /* emulate.c */
-/* Emulate the instruction at cpu.eip; false if it raised *f. */
-/* Emulate the instruction at the guest EIP; `site` (may be NULL) is its
- * decoding from translation time. */
+/* Emulate the instruction at cpu.eip; false if it raised *f.  `site` (may be
+ * NULL) is its decoding from translation time. */
 bool emulate_insn(struct vm *vm, const struct callout_site *site, struct fault *f);
 /* Emulate the data instruction at cpu.eip whose memory operand is MMIO. */
 bool emulate_mmio(struct vm *vm, struct fault *f);

@@ -291,14 +291,14 @@ static int cmp_pn(const void *a, const void *b)
 static void remember_touched(struct shadow *sh, struct shadow_space *space)
 {
     uint32_t *pn = space->pn, n = 0;
+    space->npages = 0;
+    if (sh->pagemap < 0)
+        return;
     for (uint32_t i = 0; i < sh->nnonglobal && i < sh->max_nonglobal && n < SHADOW_SPACE_PAGES; i++) {
         uint32_t p = sh->nonglobal[i];
         if (bit(sh->mapped, p) && !bit(sh->global, p) && !bit(sh->large, p))
             pn[n++] = p;
     }
-    space->npages = 0;
-    if (sh->pagemap < 0)
-        return;
     qsort(pn, n, sizeof(*pn), cmp_pn);
     for (uint32_t i = 0; i < n;) {
         uint64_t entry[64];

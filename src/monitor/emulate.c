@@ -1016,7 +1016,7 @@ static bool emu_branch(struct emu *e)
 
 /* ---- data instructions on MMIO -------------------------------------------------------- */
 
-static bool fetch_decode(struct emu *e);
+static bool fetch_decode(struct emu *e, const struct callout_site *site);
 
 /*
  * The ALU operation on the host CPU, for its flags (MMIO registers are read
@@ -1056,7 +1056,7 @@ static uint32_t alu(ZydisMnemonic m, uint32_t a, uint32_t b, unsigned size, uint
 bool emulate_mmio(struct vm *vm, struct fault *f)
 {
     struct emu e = { .vm = vm, .eip = vm->cpu.eip, .cpl = vcpu_cpl(&vm->cpu), .f = f };
-    if (!fetch_decode(&e))
+    if (!fetch_decode(&e, NULL))
         return false;
     const ZydisDecodedOperand *dst = &e.in.ops[0], *src = &e.in.ops[1];
     unsigned size = dst->size / 8;
@@ -1100,22 +1100,29 @@ bool emulate_mmio(struct vm *vm, struct fault *f)
 
 /* ---- dispatch --------------------------------------------------------------------------- */
 
-static bool fetch_decode(struct emu *e)
+/* The instruction at e->eip: the translator's decoding of its callout site
+ * when there is one, else fetched and decoded now. */
+static bool fetch_decode(struct emu *e, const struct callout_site *site)
 {
     struct vm *vm = e->vm;
-    struct fetch ft;
-    vm_fetch(vm, e->eip, &ft);
-    memcpy(e->bytes, ft.bytes, sizeof(e->bytes));
-    if (!dbt_decode(&vm->tc.dec, ft.bytes, ft.n, e->cpl, &e->in)) {
-        /* Cut short by the CS limit or a page fault: that fault; else #UD. */
-        if (ft.faulted) {
-            *e->f = ft.f;
-            return false;
+    if (site) {
+        e->in = site->in;
+        memcpy(e->bytes, site->bytes, sizeof(e->bytes));
+    } else {
+        struct fetch ft;
+        vm_fetch(vm, e->eip, &ft);
+        memcpy(e->bytes, ft.bytes, sizeof(e->bytes));
+        if (!dbt_decode(&vm->tc.dec, ft.bytes, ft.n, e->cpl, &e->in)) {
+            /* Cut short by the CS limit or a page fault: that fault; else #UD. */
+            if (ft.faulted) {
+                *e->f = ft.f;
+                return false;
+            }
+            e->in.zi.length = (uint8_t)(ft.n < 3 ? ft.n : 3);
+            return UD(e);
         }
-        e->in.zi.length = (uint8_t)(ft.n < 3 ? ft.n : 3);
-        return UD(e);
+        dbt_apply_mode(&e->in, e->cpl, vm->cpu.cr0 & (CR0_TS | CR0_EM), vm->cpu.cr4 & CR4_TSD);
     }
-    dbt_apply_mode(&e->in, e->cpl, vm->cpu.cr0 & (CR0_TS | CR0_EM), vm->cpu.cr4 & CR4_TSD);
     e->next = e->eip + e->in.zi.length;
     return true;
 }
@@ -1123,13 +1130,8 @@ static bool fetch_decode(struct emu *e)
 bool emulate_insn(struct vm *vm, const struct callout_site *site, struct fault *f)
 {
     struct emu e = { .vm = vm, .eip = vm->cpu.eip, .cpl = vcpu_cpl(&vm->cpu), .f = f };
-    if (site) {
-        e.in = site->in;
-        memcpy(e.bytes, site->bytes, sizeof(e.bytes));
-        e.next = e.eip + e.in.zi.length;
-    } else if (!fetch_decode(&e)) {
+    if (!fetch_decode(&e, site))
         return false;
-    }
     vm_log(vm, LOG_CALLOUT, "callout: %08x %s\n", e.eip, ZydisMnemonicGetString(e.in.zi.mnemonic));
     bool ok;
     uint32_t regs[4];
