@@ -148,8 +148,8 @@ extern const struct io_ops port80_io_ops;      /* registered at 0x80, len 1 */
 /* Intel 8042 keyboard controller with no keyboard or mouse attached, enough for
  * Linux's probe and reboot: command 0xFE pulses the reset line; 0xAA self-test
  * answers 0x55; bytes sent to the absent devices are answered with a timeout.
- * kbd_irq (IRQ 1) and aux_irq (IRQ 12) are unconnected after i8042_init; the
- * machine sets them if it wires the controller's interrupts. */
+ * kbd_irq and aux_irq are unconnected after i8042_init; the machine wires
+ * them to IRQ 1 and IRQ 12. */
 struct i8042 {
     struct platform_ctl *ctl;
     struct irq_line kbd_irq, aux_irq;

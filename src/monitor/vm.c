@@ -172,6 +172,8 @@ static int devices_init(struct vm *vm)
     uart16550_init(&vm->uart, &vm->console, i8259_irq_line(&vm->pic, 4));
     debug_exit_init(&vm->dbgexit, &vm->ctl);
     i8042_init(&vm->kbc, &vm->ctl);
+    vm->kbc.kbd_irq = i8259_irq_line(&vm->pic, 1);
+    vm->kbc.aux_irq = i8259_irq_line(&vm->pic, 12);
     resetcf9_init(&vm->cf9, &vm->ctl);
     int err;
     if ((err = iobus_register(&vm->io, 0x3f8, 8, &uart16550_io_ops, &vm->uart)) ||
