@@ -180,6 +180,7 @@ struct ibl_entry {
 #define VB_RESUME_FS 0x94    /* FS selector the signal trampoline reloads on return */
 #define VB_PKRU 0x98         /* PKRU for the guest's CPL: supervisor pages denied at CPL 3 */
 #define VB_GS_ALIAS_WRAP 0x9c /* the guest's GS for offsets that wrap past 4 GiB (segments.c) */
+#define VB_GUEST_SEL 0xa0    /* 6 x u16 the guest's selectors (PUSH/MOV from a segment register) */
 #define VB_FXSAVE 0x100      /* guest x87/MMX/SSE state (FXSAVE image) while the monitor runs */
 
 #define VB_SCRATCH_EAX (VB_SCRATCH + 0)
@@ -216,7 +217,9 @@ struct vcpu_block {
     uint16_t pad3;
     uint32_t pkru;
     uint16_t gs_alias_wrap;
-    uint8_t pad4[VB_FXSAVE - 0x9e];
+    uint16_t pad5;
+    uint16_t guest_sel[SEG_COUNT];
+    uint8_t pad4[VB_FXSAVE - 0xac];
     uint8_t fxsave[512] __attribute__((aligned(16)));
 };
 

@@ -244,6 +244,58 @@ static void emit_ret(struct xlate *x, const struct dbt_insn *in)
     memcpy((void *)(uintptr_t)slot, &rel, 4);
 }
 
+/*
+ * Reads of a segment register, inline: the guest's selectors are kept in
+ * vcpu_block.guest_sel (the run loop copies them in before every entry).
+ *   PUSH sreg (32-bit): current Intel CPUs write only the low 16 bits of the
+ *   slot, so the old dword is read first; that read is the only instruction
+ *   that can fault before the stack slot is written, and a fault at either
+ *   access restarts the PUSH with %eax restored.
+ *       mov %eax,%gs:SCRATCH_EAX
+ *       mov -4(%esp),%eax
+ *       mov %gs:GUEST_SEL+2*s,%ax
+ *       mov %eax,-4(%esp)
+ *       lea -4(%esp),%esp
+ *       mov %gs:SCRATCH_EAX,%eax
+ *   MOV r32, sreg: movzwl %gs:GUEST_SEL+2*s,%r32 (MOV r16, sreg: 16-bit load).
+ * Anything else (a memory destination, 16-bit PUSH) stays a callout.
+ */
+static bool emit_seg_read(struct xlate *x, const struct dbt_insn *in, uint32_t eip)
+{
+    struct emit *e = &x->e;
+    const ZydisDecodedOperand *ops = in->ops;
+    if (in->zi.mnemonic == ZYDIS_MNEMONIC_PUSH && ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+        in->zi.operand_width == 32 && in->zi.stack_width == 32) {
+        int s = dbt_seg_index(ops[0].reg.value);
+        if (s < 0)
+            return false;
+        e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+        add_map(x, eip, TB_RESTORE_EAX);
+        e_bytes(e, (uint8_t[]){ 0x8b, 0x44, 0x24, 0xfc }, 4);        /* mov -4(%esp),%eax */
+        e_bytes(e, (uint8_t[]){ 0x66, GS, 0x8b, 0x05 }, 4);          /* mov %gs:sel,%ax */
+        e_u32(e, BLK(VB_GUEST_SEL + 2 * (unsigned)s));
+        e_bytes(e, (uint8_t[]){ 0x89, 0x44, 0x24, 0xfc }, 4);        /* mov %eax,-4(%esp) */
+        e_bytes(e, (uint8_t[]){ 0x8d, 0x64, 0x24, 0xfc }, 4);        /* lea -4(%esp),%esp */
+        e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+        return true;
+    }
+    if (in->zi.mnemonic == ZYDIS_MNEMONIC_MOV && ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+        ZydisRegisterGetClass(ops[1].reg.value) == ZYDIS_REGCLASS_SEGMENT &&
+        (ops[0].size == 32 || ops[0].size == 16)) {
+        int s = dbt_seg_index(ops[1].reg.value);
+        unsigned r = (unsigned)ZydisRegisterGetId(ops[0].reg.value);
+        if (s < 0 || r > 7)
+            return false;
+        if (ops[0].size == 32)
+            e_bytes(e, (uint8_t[]){ GS, 0x0f, 0xb7, (uint8_t)(0x05 | r << 3) }, 4);
+        else
+            e_bytes(e, (uint8_t[]){ 0x66, GS, 0x8b, (uint8_t)(0x05 | r << 3) }, 4);
+        e_u32(e, BLK(VB_GUEST_SEL + 2 * (unsigned)s));
+        return true;
+    }
+    return false;
+}
+
 /* PUSHF at CPL 0: push the host flags, then replace the image's virtual bits
  * with the guest's, restoring the host flags from the untouched image. */
 static void emit_pushf(struct xlate *x)
@@ -480,6 +532,8 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
             e_poll(&x.e, MON_POLL_IRQ);
             break;
         case DBT_CALLOUT:
+            if (in.kind == CO_SEGMENT && emit_seg_read(&x, &in, cur))
+                break;
             vm->tc.stats.callouts[in.kind]++;
             emit_callout(&x, cur, &in, bytes);
             ended = true;

@@ -164,6 +164,8 @@ int vm_run(struct vm *vm)
         unsigned key_bits = 3u << (2 * vm->shadow.pkey_sup);
         b->pkru = vcpu_cpl(c) == 3 ? (vm->host_pkru & ~key_bits) | (1u << (2 * vm->shadow.pkey_sup))
                                    : vm->host_pkru & ~key_bits;
+        for (unsigned s = 0; s < SEG_COUNT; s++)
+            b->guest_sel[s] = c->seg[s].sel;
         popek_enter(b);
         vm->stats.monitor_entries++;
         vm->tc.stats.ibl_hits += b->ibl_hits;
