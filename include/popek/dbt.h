@@ -26,6 +26,8 @@
 
 #include <Zydis/Zydis.h>
 
+#include "popek/vcpu.h"
+
 /* ---- decoding and classification (src/dbt/decode.c) ------------------------ */
 
 enum dbt_class {
@@ -99,6 +101,7 @@ void dbt_apply_mode(struct dbt_insn *in, unsigned cpl, bool fpu_trap, bool tsd);
 /* Bits in tb_map.restore: registers an inline sequence had saved to scratch
  * before the mapped instruction and that a fault there must restore. */
 #define TB_RESTORE_EAX 1u
+#define TB_RESTORE_ECX 2u
 
 struct tb_map {
     uint16_t tc_off;   /* first TC byte of this guest instruction's translation */
@@ -170,6 +173,25 @@ struct callout_site {
     const struct tblock *tb;
     struct dbt_insn in;
     uint8_t bytes[15];
+    struct seg_ic *ic;       /* an inline segment load's cache in front of this callout */
+};
+
+/*
+ * The inline cache of a MOV/POP to DS, ES or FS at CPL 0 (translate.c): TC
+ * addresses of the immediates the monitor patches after it emulated a load
+ * through the site, and what that load produced.  The translated code
+ * repeats the load without the monitor while the selector is the same and
+ * the guest's GDT entry holds the same eight bytes: the checks and the
+ * result depend on nothing else at a given CPL.
+ */
+struct seg_ic {
+    uint32_t neg_sel;        /* lea -sel(%ecx): -0x10000 while unpatched, never hits */
+    uint32_t desc_addr[2];   /* disp32 of the two reads of the GDT entry */
+    uint32_t neg_desc[2];    /* lea -dword(%ecx) */
+    uint32_t host_sel_imm;   /* mov $host,%ecx */
+    uint32_t guest_sel_imm;  /* movw $sel,%gs:GUEST_SEL */
+    uint32_t host_sel_imm2;  /* movw $host,%gs:HOST_SEL */
+    struct seg_cache cache;  /* the guest segment cache after the load */
 };
 #define TC_CALLOUT_SITES 4096
 
@@ -192,6 +214,8 @@ struct tcache {
     bool ibl_fpu_trap;         /* and the CR0.TS/EM setting */
     struct callout_site *sites; /* TC_CALLOUT_SITES of them */
     uint32_t nsites;
+    struct seg_ic *seg_ics;     /* TC_CALLOUT_SITES of them, in use: nseg_ics */
+    uint32_t nseg_ics;
     struct dbt_stats stats;
     ZydisDecoder dec;
 };

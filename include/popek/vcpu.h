@@ -181,6 +181,8 @@ struct ibl_entry {
 #define VB_PKRU 0x98         /* PKRU for the guest's CPL: supervisor pages denied at CPL 3 */
 #define VB_GS_ALIAS_WRAP 0x9c /* the guest's GS for offsets that wrap past 4 GiB (segments.c) */
 #define VB_GUEST_SEL 0xa0    /* 6 x u16 the guest's selectors (PUSH/MOV from a segment register) */
+#define VB_SEG_SITE 0xac     /* 6 x u32 callout site of an inline segment load not yet in vcpu.seg */
+#define VB_FLAT_SEL 0xc4     /* host selector: read-only data, base 0, up to mon_base (GDT reads) */
 #define VB_FXSAVE 0x100      /* guest x87/MMX/SSE state (FXSAVE image) while the monitor runs */
 
 #define VB_SCRATCH_EAX (VB_SCRATCH + 0)
@@ -219,7 +221,9 @@ struct vcpu_block {
     uint16_t gs_alias_wrap;
     uint16_t pad5;
     uint16_t guest_sel[SEG_COUNT];
-    uint8_t pad4[VB_FXSAVE - 0xac];
+    uint32_t seg_site[SEG_COUNT];
+    uint16_t flat_sel;
+    uint8_t pad4[VB_FXSAVE - 0xc6];
     uint8_t fxsave[512] __attribute__((aligned(16)));
 };
 

@@ -181,6 +181,14 @@ uint32_t tcache_add_callout_site(struct vm *vm, const struct tblock *tb, const s
                                  const uint8_t *bytes);
 /* The site a callout passed, if its block is still valid; else NULL. */
 const struct callout_site *tcache_callout_site(struct vm *vm, uint32_t index);
+/* Inline segment-load caches (struct seg_ic): a new one (NULL if full), the
+ * patch after an emulated load of `seg` through it, and the reset of all. */
+struct seg_ic *tcache_add_seg_ic(struct vm *vm);
+void tcache_seg_ic_patch(struct vm *vm, struct seg_ic *ic, unsigned seg);
+void tcache_seg_ic_reset(struct vm *vm);
+/* Bring vcpu.seg up to date with the segment loads translated code did
+ * inline (vcpu_block.seg_site): before C looks at the guest's segments. */
+void seg_sync_inline(struct vm *vm);
 void tcache_chain(struct vm *vm, struct tblock *from, unsigned exit, struct tblock *to);
 struct tblock *tcache_find_by_tc(struct vm *vm, uint32_t tc_addr);
 /* Map a TC address inside tb to the guest instruction it belongs to. */

@@ -72,7 +72,8 @@ int tcache_init(struct vm *vm)
     tc->volatile_links = calloc(TC_VOLATILE_MAX, sizeof(*tc->volatile_links));
     tc->maps = calloc(tc->max_maps, sizeof(*tc->maps));
     tc->sites = calloc(TC_CALLOUT_SITES, sizeof(*tc->sites));
-    if (!tc->blocks || !tc->maps || !tc->volatile_links || !tc->sites)
+    tc->seg_ics = calloc(TC_CALLOUT_SITES, sizeof(*tc->seg_ics));
+    if (!tc->blocks || !tc->maps || !tc->volatile_links || !tc->sites || !tc->seg_ics)
         return -1;
     tc->stub_exit_chain = stub_addr(vm, mon_stub_exit_chain);
     tc->stub_exit_emulate = stub_addr(vm, mon_stub_exit_emulate);
@@ -92,6 +93,8 @@ void tcache_destroy(struct vm *vm)
     free(vm->tc.volatile_links);
     free(vm->tc.sites);
     vm->tc.sites = NULL;
+    free(vm->tc.seg_ics);
+    vm->tc.seg_ics = NULL;
     vm->tc.blocks = NULL;
     vm->tc.maps = NULL;
 }
@@ -115,6 +118,7 @@ void tcache_flush(struct vm *vm)
     memset(tc->lpage_hash, 0, sizeof(tc->lpage_hash));
     tc->nvolatile = 0;
     tc->nsites = 0;
+    tc->nseg_ics = 0;
     tcache_ibl_clear(vm);
     tc->stats.flushes++;
 }
@@ -127,6 +131,7 @@ uint32_t tcache_add_callout_site(struct vm *vm, const struct tblock *tb, const s
         return 0;
     struct callout_site *s = &tc->sites[tc->nsites++];
     s->tb = tb;
+    s->ic = NULL;
     s->in = *in;
     memcpy(s->bytes, bytes, sizeof(s->bytes));
     return tc->nsites;
@@ -138,6 +143,64 @@ const struct callout_site *tcache_callout_site(struct vm *vm, uint32_t index)
     if (index == 0 || index > tc->nsites || !tc->sites[index - 1].tb->valid)
         return NULL;
     return &tc->sites[index - 1];
+}
+
+struct seg_ic *tcache_add_seg_ic(struct vm *vm)
+{
+    struct tcache *tc = &vm->tc;
+    if (tc->nseg_ics == TC_CALLOUT_SITES)
+        return NULL;
+    struct seg_ic *ic = &tc->seg_ics[tc->nseg_ics++];
+    memset(ic, 0, sizeof(*ic));
+    return ic;
+}
+
+static void patch_u32(uint32_t addr, uint32_t v)
+{
+    memcpy((void *)(uintptr_t)addr, &v, 4);
+}
+
+static void patch_u16(uint32_t addr, uint16_t v)
+{
+    memcpy((void *)(uintptr_t)addr, &v, 2);
+}
+
+/* After the emulator loaded segment register `seg` through the site's
+ * callout: make the inline code repeat that load, if the GDT entry can be
+ * read by it (a GDT selector, the entry in guest RAM below the monitor and
+ * not on page 0, where translated code cannot reach). */
+void tcache_seg_ic_patch(struct vm *vm, struct seg_ic *ic, unsigned seg)
+{
+    const struct vcpu *c = &vm->cpu;
+    uint16_t sel = c->seg[seg].sel;
+    uint32_t entry = c->gdtr.base + (sel & ~7u);
+    uint32_t desc[2];
+    struct walk w;
+    struct fault f;
+    if ((sel & 4) || (sel | 7u) > c->gdtr.limit || entry < PAGE_SIZE || entry > vm->mon_base - 8 ||
+        !vm_translate(vm, entry, 0, &w, &f) || !guest_ram_contains(&vm->ram, w.gpa, 8) ||
+        !vm_read_linear(vm, entry, desc, 8)) {
+        patch_u32(ic->neg_sel, (uint32_t)-0x10000);
+        return;
+    }
+    uint16_t host = c->blk->host_sel[seg];
+    ic->cache = c->seg[seg];
+    patch_u32(ic->desc_addr[0], entry);
+    patch_u32(ic->desc_addr[1], entry + 4);
+    patch_u32(ic->neg_desc[0], -desc[0]);
+    patch_u32(ic->neg_desc[1], -desc[1]);
+    patch_u32(ic->host_sel_imm, host);
+    patch_u16(ic->guest_sel_imm, sel);
+    patch_u16(ic->host_sel_imm2, host);
+    patch_u32(ic->neg_sel, -(uint32_t)sel);
+}
+
+/* The GDT moved or host selectors were reassigned: every inline segment
+ * load goes back to the monitor until it is patched again. */
+void tcache_seg_ic_reset(struct vm *vm)
+{
+    for (uint32_t i = 0; i < vm->tc.nseg_ics; i++)
+        patch_u32(vm->tc.seg_ics[i].neg_sel, (uint32_t)-0x10000);
 }
 
 static unsigned lpage_hash(uint32_t lin)

@@ -296,6 +296,116 @@ static bool emit_seg_read(struct xlate *x, const struct dbt_insn *in, uint32_t e
     return false;
 }
 
+/*
+ * MOV DS/ES/FS, r/m16 and POP DS/ES/FS at CPL 0: an inline cache (struct
+ * seg_ic) in front of the callout.  Linux loads the same few selectors on
+ * every kernel entry and exit.  The cached load is repeated only if the
+ * selector is the cached one and the guest's GDT entry still holds the
+ * cached descriptor (Linux rewrites its TLS entries on every task switch, so
+ * the entry itself is compared, read through the flat read-only host
+ * segment, rather than tracing GDT writes).  All compares are flag-free.
+ *
+ *       mov %ecx,%gs:SCRATCH_ECX
+ *       movzwl <src>,%ecx                 the guest's access (POP: (%esp))
+ *       lea -SEL(%ecx),%ecx; jecxz 1f; jmp miss
+ *   1:  mov %gs:FLAT_SEL,%seg
+ *       mov %seg:ENTRY,%ecx               may fault: restart with %ecx restored
+ *       lea -LO(%ecx),%ecx; jecxz 2f; jmp miss
+ *   2:  mov %seg:ENTRY+4,%ecx
+ *       lea -HI(%ecx),%ecx; jecxz 3f; jmp miss
+ *   3:  mov $HOST,%ecx; mov %ecx,%seg
+ *       movw $SEL,%gs:GUEST_SEL+2*seg; movw $HOST,%gs:HOST_SEL+2*seg
+ *       movl $IC,%gs:SEG_SITE+4*seg       the monitor updates vcpu.seg lazily
+ *       [POP: lea 4(%esp),%esp]
+ *       mov %gs:SCRATCH_ECX,%ecx; jmp done
+ * miss: mov %gs:SCRATCH_ECX,%ecx; <callout>  (the monitor patches the cache)
+ * done:
+ * Until the first patch SEL is 0x10000, which no selector matches.  POP reads
+ * only the low word of its slot (the guest's 4-byte limit check at the top of
+ * a stack segment is not repeated inline).
+ */
+static bool emit_seg_load(struct xlate *x, const struct dbt_insn *in, const uint8_t *bytes,
+                          uint32_t eip)
+{
+    static const uint8_t prefix[SEG_COUNT] = { [SEG_ES] = 0x26, [SEG_DS] = 0x3e, [SEG_FS] = 0x64 };
+    struct emit *e = &x->e;
+    const ZydisDecodedOperand *ops = in->ops;
+    bool pop = in->zi.mnemonic == ZYDIS_MNEMONIC_POP;
+    if (x->tb->cpl != 0 || ops[0].type != ZYDIS_OPERAND_TYPE_REGISTER || in->seg_swap ||
+        (in->zi.attributes & ZYDIS_ATTRIB_HAS_OPERANDSIZE))
+        return false;
+    int s = dbt_seg_index(ops[0].reg.value);
+    if (s != SEG_DS && s != SEG_ES && s != SEG_FS)
+        return false;
+    if (pop ? in->zi.stack_width != 32 : in->zi.mnemonic != ZYDIS_MNEMONIC_MOV)
+        return false;
+    struct seg_ic *ic = tcache_add_seg_ic(x->vm);
+    uint32_t site = ic ? tcache_add_callout_site(x->vm, x->tb, in, bytes) : 0;
+    if (!site)
+        return false;
+    x->vm->tc.sites[site - 1].ic = ic;
+    uint32_t to_miss[3], to_done;
+
+    e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    if (pop) {
+        e_bytes(e, (uint8_t[]){ 0x0f, 0xb7, 0x0c, 0x24 }, 4);      /* movzwl (%esp),%ecx */
+    } else {
+        unsigned modrm = in->zi.raw.modrm.offset;                  /* 8E /r -> 0F B7 /1 */
+        e_bytes(e, bytes, modrm - 1);
+        e_bytes(e, (uint8_t[]){ 0x0f, 0xb7, (uint8_t)((bytes[modrm] & 0xc7) | 0x08) }, 3);
+        e_bytes(e, bytes + modrm + 1, in->zi.length - modrm - 1u);
+    }
+    for (unsigned i = 0; i < 3; i++) {
+        e_bytes(e, (uint8_t[]){ 0x8d, 0x89 }, 2);                  /* lea imm32(%ecx),%ecx */
+        if (i == 0)
+            ic->neg_sel = e->addr;
+        else
+            ic->neg_desc[i - 1] = e->addr;
+        e_u32(e, i == 0 ? (uint32_t)-0x10000 : 0);
+        e_bytes(e, (uint8_t[]){ 0xe3, 5 }, 2);                     /* jecxz +5 */
+        to_miss[i] = e_jmp(e, 0);
+        if (i == 0) {
+            e_bytes(e, (uint8_t[]){ GS, 0x8e, (uint8_t)(s << 3 | 5) }, 3); /* mov %gs:flat,%seg */
+            e_u32(e, BLK(VB_FLAT_SEL));
+            add_map(x, eip, TB_RESTORE_ECX);
+        }
+        if (i < 2) {
+            e_bytes(e, (uint8_t[]){ prefix[s], 0x8b, 0x0d }, 3);   /* mov %seg:entry,%ecx */
+            ic->desc_addr[i] = e->addr;
+            e_u32(e, 0);
+        }
+    }
+    e_u8(e, 0xb9);                                                 /* mov $host,%ecx */
+    ic->host_sel_imm = e->addr;
+    e_u32(e, 0);
+    e_bytes(e, (uint8_t[]){ 0x8e, (uint8_t)(0xc1 | s << 3) }, 2);  /* mov %ecx,%seg */
+    e_bytes(e, (uint8_t[]){ 0x66, GS, 0xc7, 0x05 }, 4);            /* movw $sel,%gs:GUEST_SEL */
+    e_u32(e, BLK(VB_GUEST_SEL + 2 * (unsigned)s));
+    ic->guest_sel_imm = e->addr;
+    e_bytes(e, (uint8_t[]){ 0, 0 }, 2);
+    e_bytes(e, (uint8_t[]){ 0x66, GS, 0xc7, 0x05 }, 4);            /* movw $host,%gs:HOST_SEL */
+    e_u32(e, BLK(VB_HOST_SEL + 2 * (unsigned)s));
+    ic->host_sel_imm2 = e->addr;
+    e_bytes(e, (uint8_t[]){ 0, 0 }, 2);
+    e_gs_store_imm(e, BLK(VB_SEG_SITE + 4 * (unsigned)s), (uint32_t)(ic - x->vm->tc.seg_ics) + 1);
+    if (pop)
+        e_bytes(e, (uint8_t[]){ 0x8d, 0x64, 0x24, 0x04 }, 4);      /* lea 4(%esp),%esp */
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    to_done = e_jmp(e, 0);
+    /* miss: */
+    for (unsigned i = 0; i < 3; i++) {
+        int32_t rel = (int32_t)(e->addr - (to_miss[i] + 4));
+        memcpy((void *)(uintptr_t)to_miss[i], &rel, 4);
+    }
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_gs_store_imm(e, BLK(VB_EXIT_EIP), eip);
+    e_gs_store_imm(e, BLK(VB_EXIT_ARG), site);
+    e_jmp(e, x->vm->tc.stub_exit_emulate);
+    int32_t rel = (int32_t)(e->addr - (to_done + 4));
+    memcpy((void *)(uintptr_t)to_done, &rel, 4);
+    return true;
+}
+
 /* PUSHF at CPL 0: push the host flags, then replace the image's virtual bits
  * with the guest's, restoring the host flags from the untouched image. */
 static void emit_pushf(struct xlate *x)
@@ -438,6 +548,7 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
     for (unsigned n = 0; n < TB_MAX_INSNS && !ended; n++) {
         struct fetch ft;
         struct dbt_insn in;
+        int poll_before = irq_poll_in; /* an inline callout would skip the post-STI check */
         vm_fetch(vm, cur, &ft);
         const uint8_t *bytes = ft.bytes;
         bool ok = ft.n && dbt_decode(&vm->tc.dec, bytes, ft.n, tb->cpl, &in);
@@ -532,7 +643,8 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
             e_poll(&x.e, MON_POLL_IRQ);
             break;
         case DBT_CALLOUT:
-            if (in.kind == CO_SEGMENT && emit_seg_read(&x, &in, cur))
+            if (in.kind == CO_SEGMENT && poll_before < 0 &&
+                (emit_seg_read(&x, &in, cur) || emit_seg_load(&x, &in, bytes, cur)))
                 break;
             vm->tc.stats.callouts[in.kind]++;
             emit_callout(&x, cur, &in, bytes);

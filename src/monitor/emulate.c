@@ -414,6 +414,8 @@ static bool emu_desctable(struct emu *e)
         memcpy(&t->base, buf + 2, 4);
         if (e->in.zi.operand_width == 16)
             t->base &= 0xffffff;
+        if (m == ZYDIS_MNEMONIC_LGDT)
+            tcache_seg_ic_reset(vm);
         return true;
     }
     uint32_t sel;
@@ -1155,6 +1157,8 @@ bool emulate_insn(struct vm *vm, const struct callout_site *site, struct fault *
         break;
     case CO_SEGMENT:
         ok = emu_segment(&e);
+        if (ok && site && site->ic)
+            tcache_seg_ic_patch(vm, site->ic, (unsigned)dbt_seg_index(e.in.ops[0].reg.value));
         break;
     case CO_FARBRANCH:
         ok = emu_farbranch(&e);

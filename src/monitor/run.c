@@ -167,6 +167,7 @@ int vm_run(struct vm *vm)
         for (unsigned s = 0; s < SEG_COUNT; s++)
             b->guest_sel[s] = c->seg[s].sel;
         popek_enter(b);
+        seg_sync_inline(vm);
         vm->stats.monitor_entries++;
         vm->tc.stats.ibl_hits += b->ibl_hits;
         b->ibl_hits = 0;

@@ -25,7 +25,8 @@
 
 #define LDT_MONITOR_SLOT 0
 #define LDT_TEMP_SLOT(seg) (1 + (seg)) /* one per segment register, see seg_temp_selector */
-#define LDT_FIRST_DYNAMIC (1 + SEG_COUNT)
+#define LDT_FLAT_SLOT (1 + SEG_COUNT)   /* vcpu_block.flat_sel */
+#define LDT_FIRST_DYNAMIC (2 + SEG_COUNT)
 #define LDT_SLOTS 8192
 #define LDT_SEL(slot) ((uint16_t)(((slot) << 3) | 4 | 3))
 
@@ -83,8 +84,21 @@ int segments_init(struct vm *vm)
     if (err)
         return err;
     vm->ldt->slot[LDT_MONITOR_SLOT] = mon;
+    /* Guest linear memory below the monitor, read-only: how inline segment
+     * loads read the guest's GDT (translate.c). */
+    struct host_desc flat = {
+        .limit = (vm->mon_base >> 12) - 1,
+        .contents = MODIFY_LDT_CONTENTS_DATA,
+        .read_only = true,
+        .seg32 = true,
+        .pages = true,
+    };
+    if ((err = ldt_write(LDT_FLAT_SLOT, &flat)))
+        return err;
+    vm->ldt->slot[LDT_FLAT_SLOT] = flat;
     vm->ldt->next = LDT_FIRST_DYNAMIC;
     vm->cpu.blk->mon_gs = LDT_SEL(LDT_MONITOR_SLOT);
+    vm->cpu.blk->flat_sel = LDT_SEL(LDT_FLAT_SLOT);
     return 0;
 }
 
@@ -247,8 +261,21 @@ void seg_refresh_host(struct vm *vm, unsigned seg)
 
 static void ldt_reload_all(struct vm *vm)
 {
+    tcache_seg_ic_reset(vm); /* their host selectors are stale */
     for (unsigned s = 0; s < SEG_COUNT; s++)
         seg_refresh_host(vm, s);
+}
+
+void seg_sync_inline(struct vm *vm)
+{
+    struct vcpu_block *b = vm->cpu.blk;
+    static const unsigned segs[] = { SEG_ES, SEG_DS, SEG_FS };
+    for (unsigned i = 0; i < 3; i++) {
+        uint32_t ic = b->seg_site[segs[i]];
+        if (ic && ic <= vm->tc.nseg_ics)
+            vm->cpu.seg[segs[i]] = vm->tc.seg_ics[ic - 1].cache;
+        b->seg_site[segs[i]] = 0;
+    }
 }
 
 void seg_cache_from_desc(struct seg_cache *sc, uint16_t sel, uint64_t desc)

@@ -61,6 +61,8 @@ static void redirect_to_monitor(struct vm *vm, ucontext_t *uc, uint32_t eip, uin
         b->gpr[i] = (uint32_t)g[uc_gpr[i]];
     if (restore & TB_RESTORE_EAX)
         b->gpr[R_EAX] = b->scratch[0];
+    if (restore & TB_RESTORE_ECX)
+        b->gpr[R_ECX] = b->scratch[1];
     b->eflags = (uint32_t)g[REG_EFL] & EFLAGS_ARITH;
     b->exit_reason = EXIT_SIGNAL;
     b->in_guest_fs = 0;
@@ -126,6 +128,8 @@ static int fault_accesses(struct vm *vm, ucontext_t *uc, uint32_t eip, uint8_t r
         ctx.values[r32[r]] = (uint32_t)g[uc_gpr[r]];
     if (restore & TB_RESTORE_EAX)
         ctx.values[ZYDIS_REGISTER_EAX] = vm->cpu.blk->scratch[0];
+    if (restore & TB_RESTORE_ECX)
+        ctx.values[ZYDIS_REGISTER_ECX] = vm->cpu.blk->scratch[1];
     int n = 0;
     for (unsigned i = 0; i < in.zi.operand_count && n < 4; i++) {
         const ZydisDecodedOperand *op = &in.ops[i];
@@ -418,6 +422,7 @@ void popek_signal(int sig, siginfo_t *si, void *ucv)
     }
     if (!m)
         monitor_bug(sig, si, uc);
+    seg_sync_inline(vm);
     uint32_t eip = tb->eip + m->eip_off;
     unsigned trapno = (unsigned)g[REG_TRAPNO];
     vm_log(vm, LOG_FAULT, "fault: sig %d trap %u err %llx addr %p tc %08llx guest %08x\n", sig,

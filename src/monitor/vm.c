@@ -35,6 +35,8 @@ _Static_assert(offsetof(struct vcpu_block, host_sel) == VB_HOST_SEL, "VB_HOST_SE
 _Static_assert(offsetof(struct vcpu_block, gs_alias) == VB_GS_ALIAS, "VB_GS_ALIAS");
 _Static_assert(offsetof(struct vcpu_block, cs_alias) == VB_CS_ALIAS, "VB_CS_ALIAS");
 _Static_assert(offsetof(struct vcpu_block, guest_sel) == VB_GUEST_SEL, "VB_GUEST_SEL");
+_Static_assert(offsetof(struct vcpu_block, seg_site) == VB_SEG_SITE, "VB_SEG_SITE");
+_Static_assert(offsetof(struct vcpu_block, flat_sel) == VB_FLAT_SEL, "VB_FLAT_SEL");
 _Static_assert(offsetof(struct vcpu_block, in_guest_fs) == VB_IN_GUEST_FS, "VB_IN_GUEST_FS");
 _Static_assert(offsetof(struct vcpu_block, exit_far_off) == VB_EXIT_FAR, "VB_EXIT_FAR");
 _Static_assert(offsetof(struct vcpu_block, mon_gs) == VB_MON_GS, "VB_MON_GS");
