@@ -392,13 +392,14 @@ Test(classify, near_branches)
         { "ff 15 00 20 00 00", CLS(IND_CALL) },   /* call [0x2000] */
         { "ff 54 24 04", CLS(IND_CALL) },         /* call [esp+4] */
         { "26 ff 10", CLS(IND_CALL) },            /* call es:[eax] */
-        /* Through GS (the monitor's) or CS (the TC's) the target load itself
-         * needs the segment swap, which the inline IBL sequence cannot do. */
-        { "65 ff 20", CO(BRANCH) },
-        { "65 ff 24 85 00 20 00 00", CO(BRANCH) },
-        { "2e ff 20", CO(BRANCH) },
-        { "65 ff 10", CO(BRANCH) },
-        { "2e ff 15 00 20 00 00", CO(BRANCH) },
+        /* Through GS (the monitor's) or CS (the TC's) the target load runs
+         * through FS (seg_swap), like any other access (glibc's
+         * call *%gs:0x10 into the vDSO on every system call). */
+        { "65 ff 20", CLS(IND_JMP) },
+        { "65 ff 24 85 00 20 00 00", CLS(IND_JMP) },
+        { "2e ff 20", CLS(IND_JMP) },
+        { "65 ff 10", CLS(IND_CALL) },
+        { "2e ff 15 00 20 00 00", CLS(IND_CALL) },
         { "c3", CLS(RET) },
         { "c2 08 00", CLS(RET) },                 /* ret 8 */
         { "f3 c3", CLS(RET) },                    /* "rep ret", from AMD-tuned compilers */
@@ -852,7 +853,8 @@ Test(corpus, lengths_agree_with_capstone_and_classes_are_consistent, .init = dec
 
         bool gs_or_cs = has_prefix(&k0, b, 0x65) || has_prefix(&k0, b, 0x2E);
         if ((k0.seg_swap && !gs_or_cs) || k0.seg_swap != needs_swap(&k0) ||
-            (k0.seg_swap && k0.cls != DBT_IDENT && k0.cls != DBT_CALLOUT))
+            (k0.seg_swap && k0.cls != DBT_IDENT && k0.cls != DBT_CALLOUT &&
+             k0.cls != DBT_IND_JMP && k0.cls != DBT_IND_CALL))
             report(&swap_bad, "wrong seg_swap", b, len, &k0);
     }
     cs_free(ci, 1);

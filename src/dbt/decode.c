@@ -135,13 +135,13 @@ static enum dbt_class classify(struct dbt_insn *in, unsigned cpl)
     case ZYDIS_MNEMONIC_JMP:
         if (far)
             return callout(in, CO_FARBRANCH);
-        if (op16 || in->seg_swap)
+        if (op16)
             return callout(in, CO_BRANCH);
         return (zi->attributes & ZYDIS_ATTRIB_IS_RELATIVE) ? DBT_JUMP : DBT_IND_JMP;
     case ZYDIS_MNEMONIC_CALL:
         if (far)
             return callout(in, CO_FARBRANCH);
-        if (op16 || in->seg_swap)
+        if (op16)
             return callout(in, CO_BRANCH);
         return (zi->attributes & ZYDIS_ATTRIB_IS_RELATIVE) ? DBT_CALL : DBT_IND_CALL;
     case ZYDIS_MNEMONIC_RET:

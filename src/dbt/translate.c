@@ -170,19 +170,28 @@ static void emit_ibl(struct xlate *x, uint32_t site)
     e_bytes(e, (uint8_t[]){ 0xff, 0xe1 }, 2);                    /* jmp *%ecx: the IBL prologue restores %ecx */
 }
 
-/* JMP/CALL r/m32: the same ModRM addressing as MOV r/m32 -> %eax. */
+static uint32_t seg_swap_bytes(const struct dbt_insn *in, const uint8_t *bytes, uint8_t b[16]);
+
+/* JMP/CALL r/m32: the same ModRM addressing as MOV r/m32 -> %eax (a GS or CS
+ * operand through FS, as in emit_ident; the FS load comes first, where the
+ * fault handler looks for it). */
 static void emit_indirect(struct xlate *x, const struct dbt_insn *in, const uint8_t *bytes,
                           uint32_t eip, bool call)
 {
     struct emit *e = &x->e;
     unsigned modrm = in->zi.raw.modrm.offset;
     uint8_t mov[16];
-    memcpy(mov, bytes, in->zi.length);
+    if (in->seg_swap)
+        e_load_fs(e, BLK(seg_swap_bytes(in, bytes, mov)));
+    else
+        memcpy(mov, bytes, in->zi.length);
     mov[modrm - 1] = 0x8b;             /* FF /2, FF /4 -> 8B /0 */
     mov[modrm] &= 0xc7;
     e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
     e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
     e_bytes(e, mov, in->zi.length);
+    if (in->seg_swap)
+        e_load_fs(e, BLK(VB_HOST_SEL + 2 * SEG_FS));
     if (call) {
         add_map(x, eip, TB_RESTORE_EAX);
         e_u8(e, 0x68);                 /* push $return_eip */
@@ -458,14 +467,12 @@ static void emit_popf(struct xlate *x)
     e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
 }
 
-static void emit_ident(struct xlate *x, const struct dbt_insn *in, const uint8_t *bytes)
+/* GS belongs to the monitor and CS to translated code: an access through
+ * either runs through FS holding the guest segment's shadow.  Copies the
+ * instruction into b with its GS/CS prefix turned into FS and returns the
+ * vcpu_block offset of the shadow selector to load. */
+static uint32_t seg_swap_bytes(const struct dbt_insn *in, const uint8_t *bytes, uint8_t b[16])
 {
-    if (!in->seg_swap) {
-        e_bytes(&x->e, bytes, in->zi.length);
-        return;
-    }
-    /* GS belongs to the monitor and CS to translated code: run the access
-     * through FS holding the guest segment's shadow, then put FS back. */
     uint32_t alias = VB_GS_ALIAS;
     for (unsigned i = 0; i < in->zi.operand_count; i++) {
         const ZydisDecodedOperand *op = &in->ops[i];
@@ -477,12 +484,21 @@ static void emit_ident(struct xlate *x, const struct dbt_insn *in, const uint8_t
                  op->mem.index == ZYDIS_REGISTER_NONE && (int32_t)op->mem.disp.value < 0)
             alias = VB_GS_ALIAS_WRAP; /* a TLS variable below the thread pointer */
     }
-    uint8_t b[16];
     memcpy(b, bytes, in->zi.length);
     for (unsigned i = 0; i < in->zi.raw.prefix_count; i++)
         if (b[i] == 0x65 || b[i] == 0x2e)
             b[i] = 0x64;
-    e_load_fs(&x->e, BLK(alias));
+    return alias;
+}
+
+static void emit_ident(struct xlate *x, const struct dbt_insn *in, const uint8_t *bytes)
+{
+    if (!in->seg_swap) {
+        e_bytes(&x->e, bytes, in->zi.length);
+        return;
+    }
+    uint8_t b[16];
+    e_load_fs(&x->e, BLK(seg_swap_bytes(in, bytes, b)));
     e_bytes(&x->e, b, in->zi.length);
     e_load_fs(&x->e, BLK(VB_HOST_SEL + 2 * SEG_FS));
 }

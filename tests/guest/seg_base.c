@@ -14,6 +14,11 @@
 #define SEL_NOACC  0x28   /* like SEL_WIN, accessed bit clear */
 #define SEL_WIN2   0x30   /* base SCRATCH_ADDR + 0x100 */
 
+static __attribute__((noinline)) uint32_t ret_42(void)
+{
+    return 0x42;
+}
+
 static volatile uint32_t *const flat = (volatile uint32_t *)SCRATCH_ADDR;
 
 void kmain(void)
@@ -78,6 +83,14 @@ void kmain(void)
                      "popl %%ds"
                      : "=a"(v) : "r"(SEL_WIN) : "ebx", "memory");
     printf("xlat ds(base):c0+5 = %02x\n", v & 0xFF);
+
+    /* Indirect CALL and JMP with the target in memory through GS and CS. */
+    flat[0x38] = (uint32_t)ret_42;
+    __asm__ volatile("movw %w1, %%gs\n\tcall *%%gs:0xe0\n\tmovw %w2, %%gs"
+                     : "=a"(v) : "r"(SEL_WIN), "r"(SEL_DATA32) : "ecx", "edx", "memory");
+    __asm__ volatile("movl $1, %0\n\tjmp *%%cs:1f\n\t.pushsection .data\n1: .long 2f\n\t"
+                     ".popsection\n\tmovl $2, %0\n2:" : "=r"(w));
+    printf("call *gs:e0 -> %x; jmp *cs:ptr skipped the fall-through: %u\n", v, w == 1);
 
     /* Segment descriptor cache: a loaded selector keeps its old base. */
     __asm__ volatile("movw %w0, %%fs" : : "r"(SEL_WIN));
