@@ -149,8 +149,26 @@ struct volatile_link {
     struct tblock *from;      /* NULL: an IBL entry, `exit` unused */
     uint8_t exit;
     uint32_t ibl_index;       /* for IBL entries: table * MON_IBL_ENTRIES + index */
+    struct tblock *to;        /* the block linked to */
+    uint8_t age;              /* address-space switches it was restored over without use */
 };
 #define TC_VOLATILE_MAX 16384
+
+/* The volatile links of an address space when the guest last left it (by
+ * its CR3), for making them again when it comes back: the last
+ * TC_LINK_SPACES page directories, up to TC_LINK_SPACE_MAX links each. */
+#define TC_LINK_SPACES 16
+#define TC_LINK_SPACE_MAX 1024
+/* A restored link is not known to be used: after this many restores in a
+ * row it is dropped, and made again (age 0) if the guest needs it. */
+#define TC_LINK_MAX_AGE 8
+struct link_space {
+    uint32_t cr3;
+    uint64_t flushes;         /* stats.flushes when saved: older ones are void */
+    uint64_t last_used;
+    uint32_t n;
+    struct volatile_link links[TC_LINK_SPACE_MAX];
+};
 #define TC_LPAGE_HASH 4096u
 
 struct dbt_stats {
@@ -158,6 +176,7 @@ struct dbt_stats {
     uint64_t flushes;
     uint64_t chained_exits;    /* exits patched into direct jumps */
     uint64_t unchained_exits;  /* block exits that came back to the monitor */
+    uint64_t links_restored;   /* chains and IBL entries made again on a CR3 write */
     uint64_t ibl_hits;         /* counted inline when --stats is on */
     uint64_t ibl_misses;
     uint64_t invalidations;
@@ -210,6 +229,8 @@ struct tcache {
     struct tblock *lpage_hash[TC_LPAGE_HASH]; /* blocks by linear page of their start */
     struct volatile_link *volatile_links;
     uint32_t nvolatile;
+    struct link_space *link_spaces; /* TC_LINK_SPACES of them */
+    uint64_t link_clock;
     uint32_t ibl_cs_base;      /* the CS base the IBL tables were filled under */
     bool ibl_fpu_trap;         /* and the CR0.TS/EM setting */
     struct callout_site *sites; /* TC_CALLOUT_SITES of them */

@@ -194,7 +194,7 @@ struct tblock *tcache_find_by_tc(struct vm *vm, uint32_t tc_addr);
 /* Map a TC address inside tb to the guest instruction it belongs to. */
 const struct tb_map *tcache_map_tc(const struct tblock *tb, uint32_t tc_addr);
 void tcache_invalidate_phys(struct vm *vm, uint32_t gpa);
-void tcache_address_space_changed(struct vm *vm);
+void tcache_address_space_changed(struct vm *vm, uint32_t old_cr3, uint32_t new_cr3);
 void tcache_unchain_all(struct vm *vm);
 void tcache_invalidate_linear_page(struct vm *vm, uint32_t lin);
 void tcache_ibl_clear(struct vm *vm);

@@ -73,7 +73,9 @@ int tcache_init(struct vm *vm)
     tc->maps = calloc(tc->max_maps, sizeof(*tc->maps));
     tc->sites = calloc(TC_CALLOUT_SITES, sizeof(*tc->sites));
     tc->seg_ics = calloc(TC_CALLOUT_SITES, sizeof(*tc->seg_ics));
-    if (!tc->blocks || !tc->maps || !tc->volatile_links || !tc->sites || !tc->seg_ics)
+    tc->link_spaces = calloc(TC_LINK_SPACES, sizeof(*tc->link_spaces));
+    if (!tc->blocks || !tc->maps || !tc->volatile_links || !tc->sites || !tc->seg_ics ||
+        !tc->link_spaces)
         return -1;
     tc->stub_exit_chain = stub_addr(vm, mon_stub_exit_chain);
     tc->stub_exit_emulate = stub_addr(vm, mon_stub_exit_emulate);
@@ -95,6 +97,8 @@ void tcache_destroy(struct vm *vm)
     vm->tc.sites = NULL;
     free(vm->tc.seg_ics);
     vm->tc.seg_ics = NULL;
+    free(vm->tc.link_spaces);
+    vm->tc.link_spaces = NULL;
     vm->tc.blocks = NULL;
     vm->tc.maps = NULL;
 }
@@ -302,7 +306,7 @@ void tcache_chain(struct vm *vm, struct tblock *from, unsigned exit, struct tblo
     uint32_t from_page = (from->cs_base + from->eip) & PAGE_MASK;
     bool same_page = ((to->cs_base + to->eip) & PAGE_MASK) == from_page && to->phys[1] == ~0u;
     if ((vm->cpu.cr0 & CR0_PG) && !same_page && !(from->global && to->global))
-        add_volatile(vm, (struct volatile_link){ from, (uint8_t)exit, 0 });
+        add_volatile(vm, (struct volatile_link){ from, (uint8_t)exit, 0, to, 0 });
     e->in_next = to->in_head;
     e->in_next_exit = to->in_head_exit;
     to->in_head = from;
@@ -326,9 +330,13 @@ void tcache_ibl_insert(struct vm *vm, const struct tblock *tb)
     if (!tcache_ibl_valid(vm))
         tcache_ibl_clear(vm);
     unsigned cls = tb->cpl == 3;
-    ibl_table(vm, cls)[tb->eip & 0xffff] = (struct ibl_entry){ -tb->eip, tb->tc - TB_IBL_PROLOGUE };
+    struct ibl_entry *e = &ibl_table(vm, cls)[tb->eip & 0xffff];
+    if (e->tc == tb->tc - TB_IBL_PROLOGUE)
+        return; /* there already (and in the volatile list if it must be) */
+    *e = (struct ibl_entry){ -tb->eip, tb->tc - TB_IBL_PROLOGUE };
     if ((vm->cpu.cr0 & CR0_PG) && !tb->global)
-        add_volatile(vm, (struct volatile_link){ NULL, 0, cls * MON_IBL_ENTRIES + (tb->eip & 0xffff) });
+        add_volatile(vm, (struct volatile_link){ NULL, 0, cls * MON_IBL_ENTRIES + (tb->eip & 0xffff),
+                                                 (struct tblock *)tb, 0 });
 }
 
 static void unchain_exit(struct tblock *from, unsigned exit)
@@ -354,10 +362,74 @@ static void unchain_exit(struct tblock *from, unsigned exit)
     }
 }
 
-/* The guest switched address space: forget what depended on the old one. */
-void tcache_address_space_changed(struct vm *vm)
+/* The saved links of the address space at `cr3`, or the slot to reuse for it
+ * (n = 0) if `create`; NULL if none. */
+static struct link_space *link_space(struct tcache *tc, uint32_t cr3, bool create)
+{
+    struct link_space *victim = &tc->link_spaces[0];
+    for (unsigned i = 0; i < TC_LINK_SPACES; i++) {
+        struct link_space *s = &tc->link_spaces[i];
+        if (s->last_used && s->cr3 == cr3 && s->flushes == tc->stats.flushes)
+            return s;
+        if (s->last_used < victim->last_used)
+            victim = s;
+    }
+    if (!create)
+        return NULL;
+    victim->cr3 = cr3;
+    victim->n = 0;
+    return victim;
+}
+
+/* The last page a restore found mapped as a block needs it. */
+struct page_memo {
+    uint32_t page, frame;
+    bool user, valid;
+};
+
+/* A block still valid where it is in the address space just loaded: its
+ * pages map the frames it came from, by a walk that changes nothing and
+ * trusts only entries the guest has used (A set), as a TLB fill could. */
+static bool block_mapped(struct vm *vm, const struct paging_mode *m, const struct tblock *tb,
+                         struct page_memo *memo)
+{
+    if (!tb->valid)
+        return false;
+    uint32_t lin = tb->cs_base + tb->eip;
+    bool user = tb->cpl == 3;
+    for (unsigned p = 0; p < 2 && tb->phys[p] != ~0u; p++) {
+        uint32_t page = (lin & PAGE_MASK) + p * PAGE_SIZE;
+        if (memo->valid && memo->page == page && memo->frame == tb->phys[p] && memo->user == user)
+            continue;
+        struct walk w;
+        uint32_t err;
+        if (!paging_walk(&vm->ram, m, page, WALK_PROBE | (user ? PFERR_U : 0), &w, &err) ||
+            (w.gpa & PAGE_MASK) != tb->phys[p])
+            return false;
+        *memo = (struct page_memo){ page, tb->phys[p], user, true };
+    }
+    return true;
+}
+
+/*
+ * The guest switched address space (CR3 write, after shadow_switch): undo the
+ * links that depended on the old one, remembering them for when the guest
+ * comes back to it, and make again those of the new one whose target blocks
+ * it still maps as before.  A context switch would otherwise pay an exit for
+ * every chain and indirect-branch entry it had used.
+ */
+void tcache_address_space_changed(struct vm *vm, uint32_t old_cr3, uint32_t new_cr3)
 {
     struct tcache *tc = &vm->tc;
+    if (old_cr3 != new_cr3) {
+        struct link_space *s = link_space(tc, old_cr3, true);
+        s->flushes = tc->stats.flushes;
+        s->last_used = ++tc->link_clock;
+        s->n = 0;
+        for (uint32_t i = 0; i < tc->nvolatile && s->n < TC_LINK_SPACE_MAX; i++)
+            if (tc->volatile_links[i].age < TC_LINK_MAX_AGE)
+                s->links[s->n++] = tc->volatile_links[i];
+    }
     for (uint32_t i = 0; i < tc->nvolatile; i++) {
         struct volatile_link *l = &tc->volatile_links[i];
         if (l->from) {
@@ -368,6 +440,27 @@ void tcache_address_space_changed(struct vm *vm)
         }
     }
     tc->nvolatile = 0;
+
+    struct link_space *s = old_cr3 != new_cr3 ? link_space(tc, new_cr3, false) : NULL;
+    if (!s)
+        return;
+    s->last_used = ++tc->link_clock;
+    struct paging_mode m = vm_paging_mode(vm);
+    struct page_memo memo = { 0 };
+    for (uint32_t i = 0; i < s->n; i++) {
+        const struct volatile_link *l = &s->links[i];
+        if (!block_mapped(vm, &m, l->to, &memo))
+            continue;
+        uint32_t before = tc->nvolatile;
+        if (!l->from)
+            tcache_ibl_insert(vm, l->to);
+        else if (l->from->valid && !l->from->exits[l->exit].to)
+            tcache_chain(vm, l->from, l->exit, l->to);
+        if (tc->nvolatile == before + 1) {
+            tc->volatile_links[before].age = (uint8_t)(l->age + 1);
+            tc->stats.links_restored++;
+        }
+    }
 }
 
 /* A full TLB flush (CR4.PGE toggled): every chain and IBL entry goes, the

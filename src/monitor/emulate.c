@@ -312,7 +312,7 @@ static bool write_cr(struct emu *e, unsigned n, uint32_t v)
             /* A TLB flush of non-global entries. */
             struct paging_mode m = vm_paging_mode(e->vm);
             shadow_switch(&e->vm->shadow, &e->vm->ram, &m, old);
-            tcache_address_space_changed(e->vm);
+            tcache_address_space_changed(e->vm, old, v);
         }
         return true;
     }
