@@ -491,6 +491,54 @@ static uint32_t seg_swap_bytes(const struct dbt_insn *in, const uint8_t *bytes, 
     return alias;
 }
 
+/*
+ * DIV and IDIV: a zero divisor is caught before the instruction, so that the
+ * guest's #DE costs a monitor exit instead of a host SIGFPE (about 8k cycles
+ * on these machines).  The divisor goes to %ecx (the operand's own ModRM with
+ * MOV/MOVZX), which a memory operand faults on as the instruction would:
+ *       mov %ecx,%gs:SCRATCH_ECX
+ *       mov|movzx <divisor>,%ecx
+ *       jecxz zero
+ *       mov %gs:SCRATCH_ECX,%ecx
+ *       <div>                          a quotient overflow still raises SIGFPE
+ *       jmp done
+ * zero: mov %gs:SCRATCH_ECX,%ecx
+ *       <exit to the monitor, which raises #DE>
+ * done:
+ */
+static bool emit_divide(struct xlate *x, const struct dbt_insn *in, const uint8_t *bytes,
+                        uint32_t eip)
+{
+    struct emit *e = &x->e;
+    unsigned size = in->ops[0].size, modrm = in->zi.raw.modrm.offset;
+    if (in->seg_swap || in->zi.operand_count_visible != 1 || (size != 8 && size != 16 && size != 32))
+        return false;
+    uint32_t site = tcache_add_callout_site(x->vm, x->tb, in, bytes);
+    if (!site)
+        return false;
+    e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    for (unsigned i = 0; i < modrm - 1; i++)                       /* prefixes but 66 */
+        if (bytes[i] != 0x66)
+            e_u8(e, bytes[i]);
+    if (size == 32)
+        e_u8(e, 0x8b);                                             /* mov r/m32,%ecx */
+    else
+        e_bytes(e, (uint8_t[]){ 0x0f, size == 8 ? 0xb6 : 0xb7 }, 2); /* movzx r/m,%ecx */
+    e_u8(e, (uint8_t)((bytes[modrm] & 0xc7) | 0x08));
+    e_bytes(e, bytes + modrm + 1, in->zi.length - modrm - 1u);
+    e_bytes(e, (uint8_t[]){ 0xe3, (uint8_t)(7 + in->zi.length + 5) }, 2); /* jecxz zero */
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_bytes(e, bytes, in->zi.length);
+    uint32_t to_done = e_jmp(e, 0);
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_gs_store_imm(e, BLK(VB_EXIT_EIP), eip);
+    e_gs_store_imm(e, BLK(VB_EXIT_ARG), site);
+    e_jmp(e, x->vm->tc.stub_exit_emulate);
+    int32_t rel = (int32_t)(e->addr - (to_done + 4));
+    memcpy((void *)(uintptr_t)to_done, &rel, 4);
+    return true;
+}
+
 static void emit_ident(struct xlate *x, const struct dbt_insn *in, const uint8_t *bytes)
 {
     if (!in->seg_swap) {
@@ -600,6 +648,9 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
 
         switch (in.cls) {
         case DBT_IDENT:
+            if ((in.zi.mnemonic == ZYDIS_MNEMONIC_DIV || in.zi.mnemonic == ZYDIS_MNEMONIC_IDIV) &&
+                emit_divide(&x, &in, bytes, cur))
+                break;
             emit_ident(&x, &in, bytes);
             break;
         case DBT_JUMP:

@@ -1129,12 +1129,26 @@ static bool fetch_decode(struct emu *e, const struct callout_site *site)
     return true;
 }
 
+/* DIV/IDIV come here only from the translator's zero-divisor check. */
+static bool emu_divide(struct emu *e)
+{
+    uint32_t v;
+    const ZydisDecodedOperand *op = &e->in.ops[0];
+    if (!op_read(e, op, op->size / 8, &v))
+        return false;
+    if (v == 0)
+        return fault_set(e, EXC_DE, false, 0);
+    return unsupported(e, "division with a non-zero divisor in the monitor");
+}
+
 bool emulate_insn(struct vm *vm, const struct callout_site *site, struct fault *f)
 {
     struct emu e = { .vm = vm, .eip = vm->cpu.eip, .cpl = vcpu_cpl(&vm->cpu), .f = f };
     if (!fetch_decode(&e, site))
         return false;
     vm_log(vm, LOG_CALLOUT, "callout: %08x %s\n", e.eip, ZydisMnemonicGetString(e.in.zi.mnemonic));
+    if (e.in.zi.mnemonic == ZYDIS_MNEMONIC_DIV || e.in.zi.mnemonic == ZYDIS_MNEMONIC_IDIV)
+        return emu_divide(&e);
     bool ok;
     uint32_t regs[4];
     uint64_t v64;

@@ -1,8 +1,8 @@
 /*
  * Exceptions delivered through the IDT: vector, error code and saved EIP
  * (relative to the faulting instruction: faults save its own address, traps
- * the next one).  #DE for division by zero, INT_MIN/-1, 8-bit quotient
- * overflow and AAM 0; #UD for UD2, UD0 and a LOCK prefix where none is
+ * the next one).  #DE for division by zero (each divisor form), INT_MIN/-1,
+ * 8-bit quotient overflow and AAM 0; #UD for UD2, UD0 and a LOCK prefix where none is
  * allowed; #BR from BOUND; #GP and #NP from descriptor checks during INT n
  * (SDM vol. 3A, 6.12.1 and vol. 2 INT n: error code = vector*8+2 when the IDT
  * entry is at fault, the code segment selector & 0xFFFC when the gate's target
@@ -56,6 +56,38 @@ static TEST_FN void div_ok(void)
     __asm__ volatile("divl %2" : "+a"(a), "+d"(d) : "r"(c) : "memory");
     trap_print("div 100 / 7", 0);
     printf("div 100 / 7: quotient=%u remainder=%u\n", a, d);
+}
+
+/* Divisor forms: register of each size (the upper part of the register does
+ * not count), %ecx itself, memory, memory addressed through %ecx. */
+#define DIV_CASE(name, insn, ain, din, cin, mem0, mem1)                                      \
+    do {                                                                                  \
+        extern char name##_at[], name##_resume[];                                         \
+        static volatile uint32_t m[2];                                                    \
+        uint32_t a = (ain), d = (din), c = (cin);                                         \
+        m[0] = (mem0);                                                                    \
+        m[1] = (mem1);                                                                    \
+        trap_expect(name##_resume);                                                       \
+        __asm__ volatile(#name "_at: " insn "\n" #name "_resume:"                          \
+                         : "+a"(a), "+d"(d), "+c"(c) : "b"(m) : "memory", "cc");          \
+        trap_print(#name, name##_at);                                                     \
+        printf(#name ": eax=%08x edx=%08x ecx %s\n", a, d,                                \
+               c == (uint32_t)(cin) ? "unchanged" : c == (uint32_t)m ? "= m" : "changed");  \
+    } while (0)
+
+static TEST_FN void div_forms(void)
+{
+    DIV_CASE(dw_cx, "divw %%cx", 100, 0, 0x10000, 0, 0);
+    DIV_CASE(dl_ecx, "divl %%ecx", 0x20001, 0, 0x10000, 0, 0);
+    DIV_CASE(dl_ecx0, "divl %%ecx", 5, 0, 0, 0, 0);
+    DIV_CASE(db_ah, "divb %%ah", 0x0005, 0, 0, 0, 0);
+    DIV_CASE(db_cl, "divb %%cl", 0x0105, 0, 0x700, 0, 0);
+    DIV_CASE(dl_mem0, "divl 4(%%ebx)", 7, 0, 0, 3, 0);
+    DIV_CASE(dl_mem1, "divl (%%ebx)", 7, 0, 0, 3, 0);
+    DIV_CASE(dw_mem0, "divw 4(%%ebx)", 7, 0, 0, 3, 0x50000);
+    DIV_CASE(db_mem0, "divb 4(%%ebx)", 7, 0, 0, 3, 0x100);
+    DIV_CASE(idl_ecxmem0, "movl %%ebx, %%ecx\n\tidivl 4(%%ecx)", -100, -1, 0, 0, 0);
+    DIV_CASE(idl_ecxmem1, "movl %%ebx, %%ecx\n\tidivl 4(%%ecx)", -100, -1, 0, 0, -5);
 }
 
 static TEST_FN void ud_forms(void)
@@ -115,6 +147,7 @@ void kmain(void)
     div8_overflow();
     aam_zero();
     div_ok();
+    div_forms();
     ud_forms();
     bound_forms();
     gp_bad_ds();
