@@ -193,6 +193,11 @@ struct callout_site {
     struct dbt_insn in;
     uint8_t bytes[15];
     struct seg_ic *ic;       /* an inline segment load's cache in front of this callout */
+    /* The block execution went on with after the callout last time, valid
+     * while tcache.space_gen is unchanged (no CR3 write, INVLPG, flush). */
+    struct tblock *next;
+    uint32_t next_eip;
+    uint64_t next_gen;
 };
 
 /*
@@ -230,6 +235,7 @@ struct tcache {
     struct volatile_link *volatile_links;
     uint32_t nvolatile;
     struct link_space *link_spaces; /* TC_LINK_SPACES of them */
+    uint64_t space_gen;         /* bumped when a lookup may find another block */
     uint64_t link_clock;
     uint32_t ibl_cs_base;      /* the CS base the IBL tables were filled under */
     bool ibl_fpu_trap;         /* and the CR0.TS/EM setting */

@@ -180,7 +180,7 @@ void tcache_flush(struct vm *vm);
 uint32_t tcache_add_callout_site(struct vm *vm, const struct tblock *tb, const struct dbt_insn *in,
                                  const uint8_t *bytes);
 /* The site a callout passed, if its block is still valid; else NULL. */
-const struct callout_site *tcache_callout_site(struct vm *vm, uint32_t index);
+struct callout_site *tcache_callout_site(struct vm *vm, uint32_t index);
 /* Inline segment-load caches (struct seg_ic): a new one (NULL if full), the
  * patch after an emulated load of `seg` through it, and the reset of all. */
 struct seg_ic *tcache_add_seg_ic(struct vm *vm);

@@ -111,6 +111,7 @@ static unsigned tc_hash(uint32_t eip)
 void tcache_flush(struct vm *vm)
 {
     struct tcache *tc = &vm->tc;
+    tc->space_gen++;
     for (uint32_t i = 0; i < tc->nblocks; i++)
         for (unsigned p = 0; p < 2; p++)
             if (tc->blocks[i].phys[p] != ~0u)
@@ -136,14 +137,15 @@ uint32_t tcache_add_callout_site(struct vm *vm, const struct tblock *tb, const s
     struct callout_site *s = &tc->sites[tc->nsites++];
     s->tb = tb;
     s->ic = NULL;
+    s->next = NULL;
     s->in = *in;
     memcpy(s->bytes, bytes, sizeof(s->bytes));
     return tc->nsites;
 }
 
-const struct callout_site *tcache_callout_site(struct vm *vm, uint32_t index)
+struct callout_site *tcache_callout_site(struct vm *vm, uint32_t index)
 {
-    const struct tcache *tc = &vm->tc;
+    struct tcache *tc = &vm->tc;
     if (index == 0 || index > tc->nsites || !tc->sites[index - 1].tb->valid)
         return NULL;
     return &tc->sites[index - 1];
@@ -421,6 +423,7 @@ static bool block_mapped(struct vm *vm, const struct paging_mode *m, const struc
 void tcache_address_space_changed(struct vm *vm, uint32_t old_cr3, uint32_t new_cr3)
 {
     struct tcache *tc = &vm->tc;
+    tc->space_gen++;
     if (old_cr3 != new_cr3) {
         struct link_space *s = link_space(tc, old_cr3, true);
         s->flushes = tc->stats.flushes;
@@ -468,6 +471,7 @@ void tcache_address_space_changed(struct vm *vm, uint32_t old_cr3, uint32_t new_
 void tcache_unchain_all(struct vm *vm)
 {
     struct tcache *tc = &vm->tc;
+    tc->space_gen++;
     for (uint32_t i = 0; i < tc->nblocks; i++)
         for (unsigned e = 0; e < tc->blocks[i].nexits; e++)
             unchain_exit(&tc->blocks[i], e);
@@ -478,6 +482,7 @@ void tcache_unchain_all(struct vm *vm)
 /* INVLPG: nothing may reach blocks on that linear page without a lookup. */
 void tcache_invalidate_linear_page(struct vm *vm, uint32_t lin)
 {
+    vm->tc.space_gen++;
     lin &= PAGE_MASK;
     for (struct tblock *tb = vm->tc.lpage_hash[lpage_hash(lin)]; tb; tb = tb->lpage_next) {
         uint32_t start = (tb->cs_base + tb->eip) & PAGE_MASK;

@@ -124,10 +124,30 @@ static void halt_wait(struct vm *vm, uint64_t deadline)
     uart16550_poll_rx(&vm->uart);
 }
 
+/* The block after a callout, as last time if nothing could have changed
+ * what a lookup finds (the callout's own EIP result included). */
+static struct tblock *after_callout(struct vm *vm, struct callout_site *s)
+{
+    const struct vcpu *c = &vm->cpu;
+    struct tblock *tb = s ? s->next : NULL;
+    if (tb && tb->valid && s->next_eip == c->eip && s->next_gen == vm->tc.space_gen &&
+        tb->cs_base == c->seg[SEG_CS].base && tb->cpl == vcpu_cpl(c) &&
+        tb->fpu_trap == !!(c->cr0 & (CR0_TS | CR0_EM)))
+        return tb;
+    tb = block_at(vm, c->eip);
+    if (tb && s) {
+        s->next = tb;
+        s->next_eip = c->eip;
+        s->next_gen = vm->tc.space_gen;
+    }
+    return tb;
+}
+
 int vm_run(struct vm *vm)
 {
     struct vcpu *c = &vm->cpu;
     struct vcpu_block *b = c->blk;
+    struct callout_site *resumed = NULL; /* the callout the guest continues after */
 
     while (!vm->stop && handle_requests(vm)) {
         if (vm->has_pending_fault) {
@@ -155,7 +175,8 @@ int vm_run(struct vm *vm)
             halt_wait(vm, vm->timer_deadline);
             continue;
         }
-        struct tblock *tb = block_at(vm, c->eip);
+        struct tblock *tb = resumed ? after_callout(vm, resumed) : block_at(vm, c->eip);
+        resumed = NULL;
         if (!tb)
             continue;
         vm_log(vm, LOG_EXEC, "exec: %08x (tc %08x)\n", tb->eip, tb->tc);
@@ -185,9 +206,12 @@ int vm_run(struct vm *vm)
         }
         case EXIT_EMULATE: {
             struct fault f;
+            struct callout_site *site = tcache_callout_site(vm, b->exit_arg);
             c->eip = b->exit_eip;
             c->irq_shadow = false; /* the instruction after STI / MOV SS has run */
-            if (!emulate_insn(vm, tcache_callout_site(vm, b->exit_arg), &f) && !vm->stop)
+            if (emulate_insn(vm, site, &f))
+                resumed = site;
+            else if (!vm->stop)
                 deliver_fault(vm, &f);
             break;
         }
