@@ -151,10 +151,10 @@ mon_stub_exit_host:
     movl %eax, %fs
     movq B(VB_HOST_FSBASE), %rax
     wrfsbase %rax
+    /* 64-bit mode ignores DS and ES (popek_enter reloads them); SS must be
+     * a selector the host kernel can return to user mode with. */
     movl $USER_DS, %eax
     movl %eax, %ss
-    movl %eax, %ds
-    movl %eax, %es
     cld
     pop %r15
     pop %r14
