@@ -96,6 +96,10 @@ struct vm {
     bool smc_step;                   /* single-stepping out of a block that wrote its own code */
     bool reloc_step;                 /* single-stepping one access through temporary segments */
     bool mmio_pending;               /* the instruction at EIP touches MMIO: emulate it */
+    /* The last #PF delivered: an IRET back to its instruction maps CR2's
+     * page if the handler made it valid (saves the fault on the retry). */
+    bool pf_retry;
+    uint32_t pf_retry_eip, pf_retry_cs_base, pf_retry_lin;
     uint16_t reloc_saved_fs;         /* FS before the relocated step */
     uint32_t wp0_step_page;          /* mapped writable for one step (CR0.WP=0), or 0 */
     void *altstack;

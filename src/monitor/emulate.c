@@ -837,6 +837,32 @@ static bool emu_farbranch(struct emu *e)
 
 /* ---- interrupts and system calls ------------------------------------------------------- */
 
+/*
+ * IRET back to the instruction of the last #PF: if the guest's handler made
+ * the page valid, map it now, as a TLB fill would when the instruction
+ * retries, instead of taking a second host fault for it.  The walk is a
+ * probe (A must already be set, as Linux's new PTEs have it; nothing in the
+ * guest's tables changes) and the page is writable only if D is set.
+ */
+static void pf_retry_map(struct vm *vm, uint32_t eip)
+{
+    const struct vcpu *c = &vm->cpu;
+    uint32_t lin = vm->pf_retry_lin & PAGE_MASK;
+    vm->pf_retry = false;
+    if (!(c->cr0 & CR0_PG) || eip != vm->pf_retry_eip ||
+        c->seg[SEG_CS].base != vm->pf_retry_cs_base || lin < PAGE_SIZE || lin >= vm->mon_base ||
+        shadow_is_mapped(&vm->shadow, lin))
+        return;
+    struct paging_mode m = vm_paging_mode(vm);
+    struct walk w;
+    uint32_t err;
+    if (!paging_walk(&vm->ram, &m, lin, WALK_PROBE | (vcpu_cpl(c) == 3 ? PFERR_U : 0), &w, &err) ||
+        w.large || !guest_ram_contains(&vm->ram, w.gpa & PAGE_MASK, PAGE_SIZE))
+        return;
+    shadow_map(&vm->shadow, &vm->ram, lin, w.gpa & PAGE_MASK, w.writable && w.dirty, w.user,
+               w.global, false);
+}
+
 static bool emu_iret(struct emu *e)
 {
     struct vm *vm = e->vm;
@@ -863,6 +889,8 @@ static bool emu_iret(struct emu *e)
     load_eflags(vm, fl, size, e->cpl);
     seg_load_cs(vm, (uint16_t)cs, desc, rpl);
     e->next = size == 2 ? eip & 0xffff : eip;
+    if (vm->pf_retry)
+        pf_retry_map(vm, e->next);
     return true;
 undo:
     *vm_gpr(vm, R_ESP) = saved_esp;

@@ -168,9 +168,14 @@ static void triple_fault(struct vm *vm)
 void deliver_fault(struct vm *vm, const struct fault *exc)
 {
     struct fault cur = *exc, next;
-    if (exc->vector == EXC_PF)
+    if (exc->vector == EXC_PF) {
         vm_log(vm, LOG_INT, "int: #PF cr2 %08x err %x at eip %08x\n", vm->cpu.cr2, exc->error,
                vm->cpu.eip);
+        vm->pf_retry = true;
+        vm->pf_retry_eip = vm->cpu.eip;
+        vm->pf_retry_cs_base = vm->cpu.seg[SEG_CS].base;
+        vm->pf_retry_lin = vm->cpu.cr2;
+    }
     cur.has_error = has_error_code(cur.vector);
     for (;;) {
         if (deliver_interrupt(vm, cur.vector, false, cur.has_error, cur.error, vm->cpu.eip, &next))
