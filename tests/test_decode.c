@@ -321,8 +321,9 @@ Test(classify, system)
     EXPECT_TABLE(t);
 }
 
-/* CLI, STI, PUSHFD and POPFD are inline against the virtual IF at CPL 0 and
- * emulated elsewhere (IOPL and VIF rules); the 16-bit PUSHF/POPF always are. */
+/* CLI, STI and POPFD are inline against the virtual IF at CPL 0 and emulated
+ * elsewhere (IOPL and VIF rules); PUSHFD is inline everywhere (it only reads
+ * the virtual bits); the 16-bit PUSHF/POPF are always emulated. */
 Test(classify, flags)
 {
     static const struct {
@@ -339,7 +340,8 @@ Test(classify, flags)
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         expect_class(t[i].hex, 0, t[i].cpl0, CO_FLAGS);
         for (unsigned cpl = 1; cpl <= 3; cpl++)
-            expect_class(t[i].hex, cpl, DBT_CALLOUT, CO_FLAGS);
+            expect_class(t[i].hex, cpl, t[i].cpl0 == DBT_PUSHF ? DBT_PUSHF : DBT_CALLOUT,
+                         CO_FLAGS);
     }
 }
 
@@ -786,7 +788,7 @@ static bool needs_swap(const struct dbt_insn *in)
 static bool cpl_consistent(const struct dbt_insn *k0, const struct dbt_insn *k3)
 {
     switch (k0->cls) {
-    case DBT_CLI: case DBT_STI: case DBT_PUSHF: case DBT_POPF:
+    case DBT_CLI: case DBT_STI: case DBT_POPF:
         return k3->cls == DBT_CALLOUT && k3->kind == CO_FLAGS;
     case DBT_CALLOUT:
         return k3->cls == DBT_CALLOUT && k3->kind == k0->kind;

@@ -127,7 +127,7 @@ static enum dbt_class classify(struct dbt_insn *in, unsigned cpl)
     case ZYDIS_MNEMONIC_STI:
         return cpl == 0 ? DBT_STI : callout(in, CO_FLAGS);
     case ZYDIS_MNEMONIC_PUSHFD:
-        return cpl == 0 ? DBT_PUSHF : callout(in, CO_FLAGS);
+        return DBT_PUSHF; /* the image's IF and IOPL are the virtual ones at any CPL */
     case ZYDIS_MNEMONIC_POPFD:
         return cpl == 0 ? DBT_POPF : callout(in, CO_FLAGS);
     case ZYDIS_MNEMONIC_PUSHF: case ZYDIS_MNEMONIC_POPF:

@@ -415,7 +415,7 @@ static bool emit_seg_load(struct xlate *x, const struct dbt_insn *in, const uint
     return true;
 }
 
-/* PUSHF at CPL 0: push the host flags, then replace the image's virtual bits
+/* PUSHFD (any CPL): push the host flags, then replace the image's virtual bits
  * with the guest's, restoring the host flags from the untouched image. */
 static void emit_pushf(struct xlate *x)
 {
