@@ -28,11 +28,11 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 min() { tr ' ' '\n' | grep -v '^$' | sort -g | head -1; }
 
-# 1. boot + workload
-declare -A boot
-for vmm in popek qemu; do
-    times=
-    for ((r = 1; r <= runs; r++)); do
+# 1. boot + workload, the two VMMs alternating (this machine's speed drifts:
+# back-to-back blocks of runs would compare different machines)
+declare -A boot boot_times
+for ((r = 1; r <= runs; r++)); do
+    for vmm in popek qemu; do
         a=$(now)
         if [ $vmm = popek ]; then
             "$popek" -kernel $G/vmlinuz -initrd $G/test-initramfs.cpio.gz -m 256 -nographic \
@@ -44,9 +44,11 @@ for vmm in popek qemu; do
         fi
         b=$(now)
         grep -q 'POPEK-TEST: done' /tmp/bench-linux.$vmm || { echo "$vmm: workload failed" >&2; exit 1; }
-        times+=" $(elapsed "$a" "$b")"
+        boot_times[$vmm]+=" $(elapsed "$a" "$b")"
     done
-    boot[$vmm]=$(echo "$times" | min)
+done
+for vmm in popek qemu; do
+    boot[$vmm]=$(echo "${boot_times[$vmm]}" | min)
 done
 
 # 2. CPU-bound user work: in the guest, then natively
