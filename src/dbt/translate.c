@@ -127,14 +127,27 @@ static void exit_direct(struct xlate *x, uint32_t target_eip)
     add_exit_slot(x, e_jmp(&x->e, 0), target_eip);
 }
 
+/* Make the jump whose rel32 is at `slot` land here. */
+static void e_land(struct emit *e, uint32_t slot)
+{
+    int32_t rel = (int32_t)(e->addr - (slot + 4));
+    memcpy((void *)(uintptr_t)slot, &rel, 4);
+}
+
+/* Leave for the monitor to emulate the instruction at eip (callout site
+ * `site`, 0 if none). */
+static void e_exit_emulate(struct xlate *x, uint32_t eip, uint32_t site)
+{
+    e_gs_store_imm(&x->e, BLK(VB_EXIT_EIP), eip);
+    e_gs_store_imm(&x->e, BLK(VB_EXIT_ARG), site);
+    e_jmp(&x->e, x->vm->tc.stub_exit_emulate);
+}
+
 /* The callout ending the block; `in` and `bytes` its decoding, if any. */
 static void emit_callout(struct xlate *x, uint32_t eip, const struct dbt_insn *in,
                          const uint8_t *bytes)
 {
-    uint32_t site = in ? tcache_add_callout_site(x->vm, x->tb, in, bytes) : 0;
-    e_gs_store_imm(&x->e, BLK(VB_EXIT_EIP), eip);
-    e_gs_store_imm(&x->e, BLK(VB_EXIT_ARG), site);
-    e_jmp(&x->e, x->vm->tc.stub_exit_emulate);
+    e_exit_emulate(x, eip, in ? tcache_add_callout_site(x->vm, x->tb, in, bytes) : 0);
 }
 
 /* The IBL lookup; `site` is the RET inline cache slot to patch on a miss (0: none). */
@@ -401,17 +414,11 @@ static bool emit_seg_load(struct xlate *x, const struct dbt_insn *in, const uint
         e_bytes(e, (uint8_t[]){ 0x8d, 0x64, 0x24, 0x04 }, 4);      /* lea 4(%esp),%esp */
     e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
     to_done = e_jmp(e, 0);
-    /* miss: */
-    for (unsigned i = 0; i < 3; i++) {
-        int32_t rel = (int32_t)(e->addr - (to_miss[i] + 4));
-        memcpy((void *)(uintptr_t)to_miss[i], &rel, 4);
-    }
+    for (unsigned i = 0; i < 3; i++)
+        e_land(e, to_miss[i]);
     e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
-    e_gs_store_imm(e, BLK(VB_EXIT_EIP), eip);
-    e_gs_store_imm(e, BLK(VB_EXIT_ARG), site);
-    e_jmp(e, x->vm->tc.stub_exit_emulate);
-    int32_t rel = (int32_t)(e->addr - (to_done + 4));
-    memcpy((void *)(uintptr_t)to_done, &rel, 4);
+    e_exit_emulate(x, eip, site);
+    e_land(e, to_done);
     return true;
 }
 
@@ -531,11 +538,8 @@ static bool emit_divide(struct xlate *x, const struct dbt_insn *in, const uint8_
     e_bytes(e, bytes, in->zi.length);
     uint32_t to_done = e_jmp(e, 0);
     e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
-    e_gs_store_imm(e, BLK(VB_EXIT_EIP), eip);
-    e_gs_store_imm(e, BLK(VB_EXIT_ARG), site);
-    e_jmp(e, x->vm->tc.stub_exit_emulate);
-    int32_t rel = (int32_t)(e->addr - (to_done + 4));
-    memcpy((void *)(uintptr_t)to_done, &rel, 4);
+    e_exit_emulate(x, eip, site);
+    e_land(e, to_done);
     return true;
 }
 
