@@ -131,8 +131,6 @@ struct shadow {
 int shadow_init(struct shadow *sh, const struct guest_ram *ram);
 void shadow_destroy(struct shadow *sh);
 bool shadow_is_mapped(const struct shadow *sh, uint32_t linear);
-/* Whether `linear` is mapped, to the frame of gpa (and for user access). */
-bool shadow_maps_frame(const struct shadow *sh, uint32_t linear, uint32_t gpa, bool user);
 /* Map guest frame gpa at linear: read-only if !writable or gpa holds code;
  * supervisor pages get the supervisor protection key. */
 int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32_t gpa,

@@ -179,12 +179,16 @@ void tcache_seg_ic_patch(struct vm *vm, struct seg_ic *ic, unsigned seg)
 {
     const struct vcpu *c = &vm->cpu;
     uint16_t sel = c->seg[seg].sel;
-    uint32_t entry = c->gdtr.base + (sel & ~7u);
+    uint32_t entry = c->gdtr.base + (sel & ~7u), gpa = entry, err;
     uint32_t desc[2];
     struct walk w;
-    struct fault f;
+    struct paging_mode m = vm_paging_mode(vm);
+    if ((c->cr0 & CR0_PG) && paging_walk(&vm->ram, &m, entry, WALK_PROBE, &w, &err))
+        gpa = w.gpa;
+    else if (c->cr0 & CR0_PG)
+        gpa = ~0u;
     if ((sel & 4) || (sel | 7u) > c->gdtr.limit || entry < PAGE_SIZE || entry > vm->mon_base - 8 ||
-        !vm_translate(vm, entry, 0, &w, &f) || !guest_ram_contains(&vm->ram, w.gpa, 8) ||
+        (entry & PAGE_MASK) != ((entry + 7) & PAGE_MASK) || !guest_ram_contains(&vm->ram, gpa, 8) ||
         !vm_read_linear(vm, entry, desc, 8)) {
         patch_u32(ic->neg_sel, (uint32_t)-0x10000);
         return;

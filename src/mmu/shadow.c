@@ -75,13 +75,6 @@ bool shadow_is_mapped(const struct shadow *sh, uint32_t linear)
     return bit(sh->mapped, linear / PAGE_SIZE);
 }
 
-bool shadow_maps_frame(const struct shadow *sh, uint32_t linear, uint32_t gpa, bool user)
-{
-    uint32_t pn = linear / PAGE_SIZE;
-    return bit(sh->mapped, pn) && sh->rmap_frame[pn] == gpa / PAGE_SIZE &&
-           (!user || (sh->attr[pn] & SHADOW_U));
-}
-
 static void rmap_remove(struct shadow *sh, uint32_t pn)
 {
     uint32_t frame = sh->rmap_frame[pn];
