@@ -82,7 +82,7 @@ struct vm {
     timer_t host_timer;              /* SIGALRM at the next device deadline */
     uint64_t timer_deadline;         /* what host_timer is armed for (0: disarmed) */
     volatile sig_atomic_t timer_fired;
-    bool devices_touched;            /* a port or MMIO access since the last devices_update */
+    bool devices_touched;            /* a timer port or MMIO access since the last devices_update */
     bool poll_irq_armed;
     bool console_raw;                /* stdin is a terminal we put in raw mode */
     bool console_escape;             /* Ctrl-A seen, waiting for the command key */

@@ -141,9 +141,17 @@ static void console_init(struct vm *vm)
 
 /* ---- I/O ------------------------------------------------------------------------------ */
 
+/* Ports of the devices with timers (the PIT with port B, the RTC): an access
+ * may move their next deadline, which the run loop then brings the host
+ * timer in line with.  Other devices act at once or on the host timer. */
+static bool timer_port(uint16_t port)
+{
+    return (port >= 0x40 && port <= 0x43) || port == 0x61 || port == 0x70 || port == 0x71;
+}
+
 uint32_t vm_io_in(struct vm *vm, uint16_t port, unsigned size)
 {
-    vm->devices_touched = true;
+    vm->devices_touched |= timer_port(port);
     uint32_t v = iobus_read(&vm->io, port, size);
     vm_log(vm, LOG_IO, "in%c %#x -> %#x\n", "bw?l"[size - 1], port, v);
     return v;
@@ -152,7 +160,7 @@ uint32_t vm_io_in(struct vm *vm, uint16_t port, unsigned size)
 void vm_io_out(struct vm *vm, uint16_t port, unsigned size, uint32_t val)
 {
     vm_log(vm, LOG_IO, "out%c %#x <- %#x\n", "bw?l"[size - 1], port, val);
-    vm->devices_touched = true;
+    vm->devices_touched |= timer_port(port);
     iobus_write(&vm->io, port, size, val);
 }
 
