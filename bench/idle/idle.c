@@ -20,16 +20,7 @@ static void timer_irq(struct trap_frame *f)
 void kmain(void)
 {
     trap_set_handler(VEC_IRQ0, timer_irq);
-    outb(PIC1_CMD, PIC_ICW1_INIT | PIC_ICW1_IC4);
-    outb(PIC2_CMD, PIC_ICW1_INIT | PIC_ICW1_IC4);
-    outb(PIC1_DATA, VEC_IRQ0);
-    outb(PIC2_DATA, VEC_IRQ0 + 8);
-    outb(PIC1_DATA, 0x04);
-    outb(PIC2_DATA, 0x02);
-    outb(PIC1_DATA, PIC_ICW4_8086);
-    outb(PIC2_DATA, PIC_ICW4_8086);
-    outb(PIC2_DATA, 0xFF);
-    outb(PIC1_DATA, 0xFE);
+    outb(PIC1_DATA, 0xFE); /* rt_init left the PICs at VEC_IRQ0, all masked */
     uint16_t divisor = (PIT_HZ + IDLE_HZ / 2) / IDLE_HZ;
     outb(PIT_MODE, PIT_SEL_CH0 | PIT_RW_LOHI | PIT_MODE2);
     outb(PIT_CH0, divisor & 0xFF);

@@ -97,18 +97,8 @@ void kmain(void)
     trap_set_handler(VEC_IRQ0 + 1, kbd_irq);
     trap_set_handler(VEC_IRQ0 + 12, aux_irq);
 
-    outb(PIC1_CMD, PIC_ICW1_INIT | PIC_ICW1_IC4);
-    outb(PIC2_CMD, PIC_ICW1_INIT | PIC_ICW1_IC4);
-    outb(PIC1_DATA, VEC_IRQ0);
-    outb(PIC2_DATA, VEC_IRQ0 + 8);
-    outb(PIC1_DATA, 0x04);
-    outb(PIC2_DATA, 0x02);
-    outb(PIC1_DATA, PIC_ICW4_8086);
-    outb(PIC2_DATA, PIC_ICW4_8086);
-    outb(PIC1_DATA, 0xFF);
-    outb(PIC2_DATA, 0xFF);
-
-    /* Both ports off while the buffer is emptied, then IRQ 1, 2 (cascade)
+    /* rt_init left the PICs at VEC_IRQ0 and VEC_IRQ0 + 8, all masked.
+     * Both ports off while the buffer is emptied, then IRQ 1, 2 (cascade)
      * and 12 unmasked. */
     kbc_command(0xAD);
     kbc_command(0xA7);

@@ -4,7 +4,8 @@
  * Every test kernel is a multiboot v1 ELF32 image linked at 1 MiB.  crt0.S
  * gets control from the loader in flat 32-bit protected mode with paging off,
  * rt_init() installs the runtime's own GDT and IDT (the multiboot spec says the
- * loader's GDT may be invalid), masks the PICs and sets up COM1, then kmain()
+ * loader's GDT may be invalid), remaps the PICs to VEC_IRQ0 (0x20) and 0x28
+ * with every line masked, sets up COM1, then kmain()
  * runs the tests and prints one line per observation.  Returning from kmain()
  * ends the run through isa-debug-exit with code 0 (process status 1).
  *
