@@ -454,15 +454,21 @@ void tcache_address_space_changed(struct vm *vm, uint32_t old_cr3, uint32_t new_
     s->last_used = ++tc->link_clock;
     struct paging_mode m = vm_paging_mode(vm);
     struct page_memo memo = { 0 };
-    for (uint32_t i = 0; i < s->n; i++) {
+    uint64_t flushes = tc->stats.flushes;
+    for (uint32_t i = 0; i < s->n && tc->stats.flushes == flushes; i++) {
         const struct volatile_link *l = &s->links[i];
         if (!block_mapped(vm, &m, l->to, &memo))
             continue;
         uint32_t before = tc->nvolatile;
-        if (!l->from)
-            tcache_ibl_insert(vm, l->to);
-        else if (l->from->valid && !l->from->exits[l->exit].to)
+        if (!l->from) {
+            /* As the run loop inserts: for the CS base and CR0.TS/EM the
+             * tables hold now. */
+            if (l->to->cs_base == vm->cpu.seg[SEG_CS].base &&
+                l->to->fpu_trap == !!(vm->cpu.cr0 & (CR0_TS | CR0_EM)))
+                tcache_ibl_insert(vm, l->to);
+        } else if (l->from->valid && !l->from->exits[l->exit].to) {
             tcache_chain(vm, l->from, l->exit, l->to);
+        }
         if (tc->nvolatile == before + 1) {
             tc->volatile_links[before].age = (uint8_t)(l->age + 1);
             tc->stats.links_restored++;
