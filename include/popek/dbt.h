@@ -216,6 +216,7 @@ struct seg_ic {
     uint32_t guest_sel_imm;  /* movw $sel,%gs:GUEST_SEL */
     uint32_t host_sel_imm2;  /* movw $host,%gs:HOST_SEL */
     struct seg_cache cache;  /* the guest segment cache after the load */
+    uint32_t zf_table;       /* VERW instead of a load: disp32 of the ZF table read */
 };
 #define TC_CALLOUT_SITES 4096
 

@@ -184,6 +184,7 @@ struct ibl_entry {
 #define VB_SEG_SITE 0xac     /* 6 x u32 callout site of an inline segment load not yet in vcpu.seg */
 #define VB_FLAT_SEL 0xc4     /* host selector: read-only data, base 0, up to mon_base (GDT reads) */
 #define VB_FXSAVE 0x100      /* guest x87/MMX/SSE state (FXSAVE image) while the monitor runs */
+#define VB_ZF_TABLES 0x300   /* 2 x 256 bytes: AH image with ZF clear / set (inline VERW) */
 
 #define VB_SCRATCH_EAX (VB_SCRATCH + 0)
 #define VB_SCRATCH_ECX (VB_SCRATCH + 4)
@@ -225,6 +226,7 @@ struct vcpu_block {
     uint16_t flat_sel;
     uint8_t pad4[VB_FXSAVE - 0xc6];
     uint8_t fxsave[512] __attribute__((aligned(16)));
+    uint8_t zf_table[2][256];
 };
 
 /* A segment register's hidden part, as loaded (SDM 3.4.3). */

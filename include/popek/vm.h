@@ -189,6 +189,7 @@ struct callout_site *tcache_callout_site(struct vm *vm, uint32_t index);
  * patch after an emulated load of `seg` through it, and the reset of all. */
 struct seg_ic *tcache_add_seg_ic(struct vm *vm);
 void tcache_seg_ic_patch(struct vm *vm, struct seg_ic *ic, unsigned seg);
+void tcache_verw_ic_patch(struct vm *vm, struct seg_ic *ic, uint16_t sel, bool zf);
 void tcache_seg_ic_reset(struct vm *vm);
 /* Bring vcpu.seg up to date with the segment loads translated code did
  * inline (vcpu_block.seg_site): before C looks at the guest's segments. */

@@ -171,14 +171,12 @@ static void patch_u16(uint32_t addr, uint16_t v)
     memcpy((void *)(uintptr_t)addr, &v, 2);
 }
 
-/* After the emulator loaded segment register `seg` through the site's
- * callout: make the inline code repeat that load, if the GDT entry can be
- * read by it (a GDT selector, the entry in guest RAM below the monitor and
- * not on page 0, where translated code cannot reach). */
-void tcache_seg_ic_patch(struct vm *vm, struct seg_ic *ic, unsigned seg)
+/* The GDT entry of `sel` into the cache's compares, if translated code can
+ * read it (a GDT selector, the entry in guest RAM below the monitor and not
+ * on page 0); false (and the cache left to miss) if not. */
+static bool seg_ic_entry(struct vm *vm, struct seg_ic *ic, uint16_t sel)
 {
     const struct vcpu *c = &vm->cpu;
-    uint16_t sel = c->seg[seg].sel;
     uint32_t entry = c->gdtr.base + (sel & ~7u), gpa = entry, err;
     uint32_t desc[2];
     struct walk w;
@@ -191,17 +189,38 @@ void tcache_seg_ic_patch(struct vm *vm, struct seg_ic *ic, unsigned seg)
         (entry & PAGE_MASK) != ((entry + 7) & PAGE_MASK) || !guest_ram_contains(&vm->ram, gpa, 8) ||
         !vm_read_linear(vm, entry, desc, 8)) {
         patch_u32(ic->neg_sel, (uint32_t)-0x10000);
-        return;
+        return false;
     }
-    uint16_t host = c->blk->host_sel[seg];
-    ic->cache = c->seg[seg];
     patch_u32(ic->desc_addr[0], entry);
     patch_u32(ic->desc_addr[1], entry + 4);
     patch_u32(ic->neg_desc[0], -desc[0]);
     patch_u32(ic->neg_desc[1], -desc[1]);
+    return true;
+}
+
+/* After the emulator loaded segment register `seg` through the site's
+ * callout: make the inline code repeat that load. */
+void tcache_seg_ic_patch(struct vm *vm, struct seg_ic *ic, unsigned seg)
+{
+    const struct vcpu *c = &vm->cpu;
+    uint16_t sel = c->seg[seg].sel;
+    if (!seg_ic_entry(vm, ic, sel))
+        return;
+    uint16_t host = c->blk->host_sel[seg];
+    ic->cache = c->seg[seg];
     patch_u32(ic->host_sel_imm, host);
     patch_u16(ic->guest_sel_imm, sel);
     patch_u16(ic->host_sel_imm2, host);
+    patch_u32(ic->neg_sel, -(uint32_t)sel);
+}
+
+/* After the emulator ran VERW of `sel` through the site's callout, with the
+ * result `zf`: make the inline code give that result again. */
+void tcache_verw_ic_patch(struct vm *vm, struct seg_ic *ic, uint16_t sel, bool zf)
+{
+    if (!seg_ic_entry(vm, ic, sel))
+        return;
+    patch_u32(ic->zf_table, MON_BLOCK + VB_ZF_TABLES + (zf ? 256 : 0));
     patch_u32(ic->neg_sel, -(uint32_t)sel);
 }
 

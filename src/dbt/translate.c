@@ -422,6 +422,90 @@ static bool emit_seg_load(struct xlate *x, const struct dbt_insn *in, const uint
     return true;
 }
 
+/*
+ * VERW at CPL 0 (Linux runs it on every return to user mode to clear CPU
+ * buffers): the same inline cache as segment loads, on the selector and the
+ * GDT entry, read through FS; a hit sets ZF to the cached result and leaves
+ * the other flags, through LAHF/SAHF and a 256-byte table (no flag-writing
+ * arithmetic; SAHF leaves OF alone):
+ *       [mov %gs:ALIAS,%fs]                selector through GS or CS
+ *       mov %ecx,%gs:SCRATCH_ECX
+ *       movzwl <src>,%ecx
+ *       [mov %gs:HOST_SEL_FS,%fs]
+ *       lea -SEL(%ecx),%ecx; jecxz 1f; jmp miss
+ *   1:  mov %gs:FLAT_SEL,%fs
+ *       mov %fs:ENTRY,%ecx ... (as emit_seg_load, twice)
+ *   3:  mov %gs:HOST_SEL_FS,%fs
+ *       mov %eax,%gs:SCRATCH_EAX; lahf; movzbl %ah,%ecx
+ *       mov %gs:ZF_TABLE(%ecx),%ah; sahf; mov %gs:SCRATCH_EAX,%eax
+ *       mov %gs:SCRATCH_ECX,%ecx; jmp done
+ * miss: mov %gs:HOST_SEL_FS,%fs; mov %gs:SCRATCH_ECX,%ecx; <callout>
+ * done:
+ */
+static bool emit_verw(struct xlate *x, const struct dbt_insn *in, const uint8_t *bytes,
+                      uint32_t eip)
+{
+    struct emit *e = &x->e;
+    if (x->tb->cpl != 0 || in->zi.mnemonic != ZYDIS_MNEMONIC_VERW ||
+        (in->zi.attributes & ZYDIS_ATTRIB_HAS_OPERANDSIZE))
+        return false;
+    struct seg_ic *ic = tcache_add_seg_ic(x->vm);
+    uint32_t site = ic ? tcache_add_callout_site(x->vm, x->tb, in, bytes) : 0;
+    if (!site)
+        return false;
+    x->vm->tc.sites[site - 1].ic = ic;
+    uint32_t to_miss[3], to_done;
+    uint8_t b[16];
+    const uint8_t *src = bytes;
+    if (in->seg_swap) {
+        e_load_fs(e, BLK(seg_swap_bytes(in, bytes, b)));
+        src = b;
+    }
+    e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    unsigned modrm = in->zi.raw.modrm.offset;                      /* 0F 00 /5 -> 0F B7 /1 */
+    e_bytes(e, src, modrm - 2);
+    e_bytes(e, (uint8_t[]){ 0x0f, 0xb7, (uint8_t)((src[modrm] & 0xc7) | 0x08) }, 3);
+    e_bytes(e, src + modrm + 1, in->zi.length - modrm - 1u);
+    if (in->seg_swap)
+        e_load_fs(e, BLK(VB_HOST_SEL + 2 * SEG_FS));
+    for (unsigned i = 0; i < 3; i++) {
+        e_bytes(e, (uint8_t[]){ 0x8d, 0x89 }, 2);                  /* lea imm32(%ecx),%ecx */
+        if (i == 0)
+            ic->neg_sel = e->addr;
+        else
+            ic->neg_desc[i - 1] = e->addr;
+        e_u32(e, i == 0 ? (uint32_t)-0x10000 : 0);
+        e_bytes(e, (uint8_t[]){ 0xe3, 5 }, 2);                     /* jecxz +5 */
+        to_miss[i] = e_jmp(e, 0);
+        if (i == 0) {
+            e_load_fs(e, BLK(VB_FLAT_SEL));
+            add_map(x, eip, TB_RESTORE_ECX);
+        }
+        if (i < 2) {
+            e_bytes(e, (uint8_t[]){ 0x64, 0x8b, 0x0d }, 3);        /* mov %fs:entry,%ecx */
+            ic->desc_addr[i] = e->addr;
+            e_u32(e, 0);
+        }
+    }
+    e_load_fs(e, BLK(VB_HOST_SEL + 2 * SEG_FS));
+    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    e_bytes(e, (uint8_t[]){ 0x9f, 0x0f, 0xb6, 0xcc }, 4);          /* lahf; movzbl %ah,%ecx */
+    e_bytes(e, (uint8_t[]){ GS, 0x8a, 0xa1 }, 3);                  /* mov table(%ecx),%ah */
+    ic->zf_table = e->addr;
+    e_u32(e, BLK(VB_ZF_TABLES));
+    e_u8(e, 0x9e);                                                 /* sahf */
+    e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    to_done = e_jmp(e, 0);
+    for (unsigned i = 0; i < 3; i++)
+        e_land(e, to_miss[i]);
+    e_load_fs(e, BLK(VB_HOST_SEL + 2 * SEG_FS));
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_exit_emulate(x, eip, site);
+    e_land(e, to_done);
+    return true;
+}
+
 /* PUSHFD (any CPL): push the host flags, then replace the image's virtual bits
  * with the guest's, restoring the host flags from the untouched image. */
 static void emit_pushf(struct xlate *x)
@@ -715,7 +799,8 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
             break;
         case DBT_CALLOUT:
             if (in.kind == CO_SEGMENT && poll_before < 0 &&
-                (emit_seg_read(&x, &in, cur) || emit_seg_load(&x, &in, bytes, cur)))
+                (emit_seg_read(&x, &in, cur) || emit_seg_load(&x, &in, bytes, cur) ||
+                 emit_verw(&x, &in, bytes, cur)))
                 break;
             vm->tc.stats.callouts[in.kind]++;
             emit_callout(&x, cur, &in, bytes);

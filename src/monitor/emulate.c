@@ -1199,8 +1199,13 @@ bool emulate_insn(struct vm *vm, const struct callout_site *site, struct fault *
         break;
     case CO_SEGMENT:
         ok = emu_segment(&e);
-        if (ok && site && site->ic)
+        if (ok && site && site->ic && e.in.zi.mnemonic == ZYDIS_MNEMONIC_VERW) {
+            uint32_t sel;
+            if (op_read(&e, &e.in.ops[0], 2, &sel))
+                tcache_verw_ic_patch(vm, site->ic, (uint16_t)sel, vm->cpu.blk->eflags & EFLAGS_ZF);
+        } else if (ok && site && site->ic) {
             tcache_seg_ic_patch(vm, site->ic, (unsigned)dbt_seg_index(e.in.ops[0].reg.value));
+        }
         break;
     case CO_FARBRANCH:
         ok = emu_farbranch(&e);

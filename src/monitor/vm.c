@@ -37,6 +37,8 @@ _Static_assert(offsetof(struct vcpu_block, cs_alias) == VB_CS_ALIAS, "VB_CS_ALIA
 _Static_assert(offsetof(struct vcpu_block, guest_sel) == VB_GUEST_SEL, "VB_GUEST_SEL");
 _Static_assert(offsetof(struct vcpu_block, seg_site) == VB_SEG_SITE, "VB_SEG_SITE");
 _Static_assert(offsetof(struct vcpu_block, flat_sel) == VB_FLAT_SEL, "VB_FLAT_SEL");
+_Static_assert(offsetof(struct vcpu_block, zf_table) == VB_ZF_TABLES, "VB_ZF_TABLES");
+_Static_assert(sizeof(struct vcpu_block) <= MON_STUBS - MON_BLOCK, "vcpu_block fits its page");
 _Static_assert(offsetof(struct vcpu_block, in_guest_fs) == VB_IN_GUEST_FS, "VB_IN_GUEST_FS");
 _Static_assert(offsetof(struct vcpu_block, exit_far_off) == VB_EXIT_FAR, "VB_EXIT_FAR");
 _Static_assert(offsetof(struct vcpu_block, mon_gs) == VB_MON_GS, "VB_MON_GS");
@@ -222,6 +224,10 @@ static int monitor_region_init(struct vm *vm)
     __asm__ volatile("rdpkru" : "=a"(pkru) : "c"(0) : "edx");
     vm->host_pkru = pkru;
     b->exit_far_sel = HOST_CS64;
+    for (unsigned ah = 0; ah < 256; ah++) {
+        b->zf_table[0][ah] = (uint8_t)(ah & ~EFLAGS_ZF);
+        b->zf_table[1][ah] = (uint8_t)(ah | EFLAGS_ZF);
+    }
     return 0;
 }
 

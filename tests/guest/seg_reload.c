@@ -9,6 +9,8 @@
  * Three load sites, each its own function: MOV ES, r16; POP FS; MOV DS, m16.
  * Each loads the selector passed, reads the dword at offset 0 through it and
  * puts back the flat data segment.  Every case runs each site three times.
+ * Two VERW sites (register, and memory through CS as Linux has it) run the
+ * same way: ZF must follow the entry, and VERW must leave the other flags.
  */
 #include "lib/guest.h"
 
@@ -17,6 +19,8 @@
 uint32_t es_read(uint32_t sel);
 uint32_t fs_read(uint32_t sel);
 uint32_t ds_read(uint32_t sel);
+uint32_t verw_reg(uint32_t sel);
+uint32_t verw_mem(uint32_t sel);
 extern char es_site[], es_resume[], fs_site[], fs_resume[], ds_site[], ds_resume[];
 
 __asm__(".text\n"
@@ -48,7 +52,44 @@ __asm__(".text\n"
         "ds_resume:\n"
         "  movl $0x10, %edx\n"
         "  movw %dx, %ds\n"
-        "  ret\n");
+        "  ret\n"
+        /* OF, SF, AF and CF set, ZF and PF clear, then VERW; returns those flags. */
+        "verw_reg:\n"
+        "  movl 4(%esp), %edx\n"
+        "  movl $0x7fffffff, %eax\n"
+        "  addl $0x7fffffff, %eax\n"
+        "  stc\n"
+        "  verw %dx\n"
+        "  pushfl\n"
+        "  popl %eax\n"
+        "  andl $0x8d5, %eax\n"
+        "  ret\n"
+        "verw_mem:\n"
+        "  movl 4(%esp), %edx\n"
+        "  movw %dx, verw_sel\n"
+        "  movl $0x7fffffff, %eax\n"
+        "  addl $0x7fffffff, %eax\n"
+        "  stc\n"
+        "  verw %cs:verw_sel\n"
+        "  pushfl\n"
+        "  popl %eax\n"
+        "  andl $0x8d5, %eax\n"
+        "  ret\n"
+        ".data\n"
+        "verw_sel: .word 0\n"
+        ".text\n");
+
+/* VERW of `sel` three times through each site: ZF, and whether the other
+ * arithmetic flags came through unchanged. */
+static void verws(const char *what, uint32_t sel)
+{
+    for (unsigned s = 0; s < 2; s++)
+        for (unsigned i = 0; i < 3; i++) {
+            uint32_t f = (s ? verw_mem : verw_reg)(sel);
+            printf("%s: verw %s %04x -> zf=%u others kept=%u\n", what, s ? "cs:m16" : "r16", sel,
+                   (f >> 6) & 1, (f & ~0x40u) == 0x891);
+        }
+}
 
 static volatile uint32_t *const flat = (volatile uint32_t *)SCRATCH_ADDR;
 
@@ -121,4 +162,20 @@ void kmain(void)
     loads("lgdt to a copy, base +180", SEL_WIN);
     lgdt((const void *)GDT_ADDR);
     loads("lgdt back, base +100", SEL_WIN);
+
+    verws("writable data", SEL_WIN);
+    gdt_set(SEL_WIN >> 3, SCRATCH_ADDR, 0xFFFFF, ACC_DATA32 & ~DESC_TYPE_WRITE, DESC_G | DESC_DB);
+    verws("entry made read-only", SEL_WIN);
+    gdt_set(SEL_WIN >> 3, SCRATCH_ADDR, 0xFFFFF, ACC_DATA32, DESC_G | DESC_DB);
+    verws("writable again", SEL_WIN);
+    verws("rpl 3 > dpl 0", SEL_WIN | 3);
+    verws("null selector", 0);
+    verws("beyond the gdt limit", (GDT_ENTRIES + 1) * 8);
+    for (unsigned i = 0; i < GDT_ENTRIES; i++)
+        gdt_copy[i] = gdt_get_raw(i);
+    gdt_copy[SEL_WIN >> 3] &= ~((uint64_t)DESC_TYPE_WRITE << 40);
+    lgdt(gdt_copy);
+    verws("lgdt to a copy where it is read-only", SEL_WIN);
+    lgdt((const void *)GDT_ADDR);
+    verws("lgdt back", SEL_WIN);
 }
