@@ -318,6 +318,64 @@ static bool emit_seg_read(struct xlate *x, const struct dbt_insn *in, uint32_t e
     return false;
 }
 
+/* The instruction's r/m operand into %ecx: its prefixes (but 66), `op` in
+ * place of its `opcode_len`-byte opcode, its ModRM with reg = %ecx. */
+static void e_rm_to_ecx(struct emit *e, const struct dbt_insn *in, const uint8_t *bytes,
+                        unsigned opcode_len, const uint8_t *op, unsigned op_len)
+{
+    unsigned modrm = in->zi.raw.modrm.offset;
+    for (unsigned i = 0; i < modrm - opcode_len; i++)
+        if (bytes[i] != 0x66)
+            e_u8(e, bytes[i]);
+    e_bytes(e, op, op_len);
+    e_u8(e, (uint8_t)((bytes[modrm] & 0xc7) | 0x08));
+    e_bytes(e, bytes + modrm + 1, in->zi.length - modrm - 1u);
+}
+
+/* A segment inline cache and the callout site behind it; the site's index,
+ * 0 if either pool is full. */
+static uint32_t new_seg_ic(struct xlate *x, const struct dbt_insn *in, const uint8_t *bytes,
+                           struct seg_ic **ic)
+{
+    *ic = tcache_add_seg_ic(x->vm);
+    uint32_t site = *ic ? tcache_add_callout_site(x->vm, x->tb, in, bytes) : 0;
+    if (site)
+        x->vm->tc.sites[site - 1].ic = *ic;
+    return site;
+}
+
+/* The compares of a segment inline cache, the selector in %ecx: the
+ * selector, then the two dwords of its GDT entry read through segment
+ * register `s` holding the flat selector.  Each miss is a jmp whose rel32
+ * lands in to_miss[]; a fault on the GDT reads restarts the instruction at
+ * eip with %ecx restored. */
+static void emit_seg_ic_compare(struct xlate *x, struct seg_ic *ic, unsigned s, uint32_t eip,
+                                uint32_t to_miss[3])
+{
+    static const uint8_t prefix[SEG_COUNT] = { [SEG_ES] = 0x26, [SEG_DS] = 0x3e, [SEG_FS] = 0x64 };
+    struct emit *e = &x->e;
+    for (unsigned i = 0; i < 3; i++) {
+        e_bytes(e, (uint8_t[]){ 0x8d, 0x89 }, 2);                  /* lea imm32(%ecx),%ecx */
+        if (i == 0)
+            ic->neg_sel = e->addr;
+        else
+            ic->neg_desc[i - 1] = e->addr;
+        e_u32(e, i == 0 ? (uint32_t)-0x10000 : 0);
+        e_bytes(e, (uint8_t[]){ 0xe3, 5 }, 2);                     /* jecxz +5 */
+        to_miss[i] = e_jmp(e, 0);
+        if (i == 0) {
+            e_bytes(e, (uint8_t[]){ GS, 0x8e, (uint8_t)(s << 3 | 5) }, 3); /* mov %gs:flat,%seg */
+            e_u32(e, BLK(VB_FLAT_SEL));
+            add_map(x, eip, TB_RESTORE_ECX);
+        }
+        if (i < 2) {
+            e_bytes(e, (uint8_t[]){ prefix[s], 0x8b, 0x0d }, 3);   /* mov %seg:entry,%ecx */
+            ic->desc_addr[i] = e->addr;
+            e_u32(e, 0);
+        }
+    }
+}
+
 /*
  * MOV DS/ES/FS, r/m16 and POP DS/ES/FS at CPL 0: an inline cache (struct
  * seg_ic) in front of the callout.  Linux loads the same few selectors on
@@ -349,7 +407,6 @@ static bool emit_seg_read(struct xlate *x, const struct dbt_insn *in, uint32_t e
 static bool emit_seg_load(struct xlate *x, const struct dbt_insn *in, const uint8_t *bytes,
                           uint32_t eip)
 {
-    static const uint8_t prefix[SEG_COUNT] = { [SEG_ES] = 0x26, [SEG_DS] = 0x3e, [SEG_FS] = 0x64 };
     struct emit *e = &x->e;
     const ZydisDecodedOperand *ops = in->ops;
     bool pop = in->zi.mnemonic == ZYDIS_MNEMONIC_POP;
@@ -361,42 +418,18 @@ static bool emit_seg_load(struct xlate *x, const struct dbt_insn *in, const uint
         return false;
     if (pop ? in->zi.stack_width != 32 : in->zi.mnemonic != ZYDIS_MNEMONIC_MOV)
         return false;
-    struct seg_ic *ic = tcache_add_seg_ic(x->vm);
-    uint32_t site = ic ? tcache_add_callout_site(x->vm, x->tb, in, bytes) : 0;
+    struct seg_ic *ic;
+    uint32_t site = new_seg_ic(x, in, bytes, &ic);
     if (!site)
         return false;
-    x->vm->tc.sites[site - 1].ic = ic;
     uint32_t to_miss[3], to_done;
 
     e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
-    if (pop) {
+    if (pop)
         e_bytes(e, (uint8_t[]){ 0x0f, 0xb7, 0x0c, 0x24 }, 4);      /* movzwl (%esp),%ecx */
-    } else {
-        unsigned modrm = in->zi.raw.modrm.offset;                  /* 8E /r -> 0F B7 /1 */
-        e_bytes(e, bytes, modrm - 1);
-        e_bytes(e, (uint8_t[]){ 0x0f, 0xb7, (uint8_t)((bytes[modrm] & 0xc7) | 0x08) }, 3);
-        e_bytes(e, bytes + modrm + 1, in->zi.length - modrm - 1u);
-    }
-    for (unsigned i = 0; i < 3; i++) {
-        e_bytes(e, (uint8_t[]){ 0x8d, 0x89 }, 2);                  /* lea imm32(%ecx),%ecx */
-        if (i == 0)
-            ic->neg_sel = e->addr;
-        else
-            ic->neg_desc[i - 1] = e->addr;
-        e_u32(e, i == 0 ? (uint32_t)-0x10000 : 0);
-        e_bytes(e, (uint8_t[]){ 0xe3, 5 }, 2);                     /* jecxz +5 */
-        to_miss[i] = e_jmp(e, 0);
-        if (i == 0) {
-            e_bytes(e, (uint8_t[]){ GS, 0x8e, (uint8_t)(s << 3 | 5) }, 3); /* mov %gs:flat,%seg */
-            e_u32(e, BLK(VB_FLAT_SEL));
-            add_map(x, eip, TB_RESTORE_ECX);
-        }
-        if (i < 2) {
-            e_bytes(e, (uint8_t[]){ prefix[s], 0x8b, 0x0d }, 3);   /* mov %seg:entry,%ecx */
-            ic->desc_addr[i] = e->addr;
-            e_u32(e, 0);
-        }
-    }
+    else
+        e_rm_to_ecx(e, in, bytes, 1, (uint8_t[]){ 0x0f, 0xb7 }, 2); /* 8E /r -> 0F B7 /1 */
+    emit_seg_ic_compare(x, ic, (unsigned)s, eip, to_miss);
     e_u8(e, 0xb9);                                                 /* mov $host,%ecx */
     ic->host_sel_imm = e->addr;
     e_u32(e, 0);
@@ -449,11 +482,10 @@ static bool emit_verw(struct xlate *x, const struct dbt_insn *in, const uint8_t 
     if (x->tb->cpl != 0 || in->zi.mnemonic != ZYDIS_MNEMONIC_VERW ||
         (in->zi.attributes & ZYDIS_ATTRIB_HAS_OPERANDSIZE))
         return false;
-    struct seg_ic *ic = tcache_add_seg_ic(x->vm);
-    uint32_t site = ic ? tcache_add_callout_site(x->vm, x->tb, in, bytes) : 0;
+    struct seg_ic *ic;
+    uint32_t site = new_seg_ic(x, in, bytes, &ic);
     if (!site)
         return false;
-    x->vm->tc.sites[site - 1].ic = ic;
     uint32_t to_miss[3], to_done;
     uint8_t b[16];
     const uint8_t *src = bytes;
@@ -462,31 +494,10 @@ static bool emit_verw(struct xlate *x, const struct dbt_insn *in, const uint8_t 
         src = b;
     }
     e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
-    unsigned modrm = in->zi.raw.modrm.offset;                      /* 0F 00 /5 -> 0F B7 /1 */
-    e_bytes(e, src, modrm - 2);
-    e_bytes(e, (uint8_t[]){ 0x0f, 0xb7, (uint8_t)((src[modrm] & 0xc7) | 0x08) }, 3);
-    e_bytes(e, src + modrm + 1, in->zi.length - modrm - 1u);
+    e_rm_to_ecx(e, in, src, 2, (uint8_t[]){ 0x0f, 0xb7 }, 2);     /* 0F 00 /5 -> 0F B7 /1 */
     if (in->seg_swap)
         e_load_fs(e, BLK(VB_HOST_SEL + 2 * SEG_FS));
-    for (unsigned i = 0; i < 3; i++) {
-        e_bytes(e, (uint8_t[]){ 0x8d, 0x89 }, 2);                  /* lea imm32(%ecx),%ecx */
-        if (i == 0)
-            ic->neg_sel = e->addr;
-        else
-            ic->neg_desc[i - 1] = e->addr;
-        e_u32(e, i == 0 ? (uint32_t)-0x10000 : 0);
-        e_bytes(e, (uint8_t[]){ 0xe3, 5 }, 2);                     /* jecxz +5 */
-        to_miss[i] = e_jmp(e, 0);
-        if (i == 0) {
-            e_load_fs(e, BLK(VB_FLAT_SEL));
-            add_map(x, eip, TB_RESTORE_ECX);
-        }
-        if (i < 2) {
-            e_bytes(e, (uint8_t[]){ 0x64, 0x8b, 0x0d }, 3);        /* mov %fs:entry,%ecx */
-            ic->desc_addr[i] = e->addr;
-            e_u32(e, 0);
-        }
-    }
+    emit_seg_ic_compare(x, ic, SEG_FS, eip, to_miss);
     e_load_fs(e, BLK(VB_HOST_SEL + 2 * SEG_FS));
     e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
     e_bytes(e, (uint8_t[]){ 0x9f, 0x0f, 0xb6, 0xcc }, 4);          /* lahf; movzbl %ah,%ecx */
@@ -601,22 +612,17 @@ static bool emit_divide(struct xlate *x, const struct dbt_insn *in, const uint8_
                         uint32_t eip)
 {
     struct emit *e = &x->e;
-    unsigned size = in->ops[0].size, modrm = in->zi.raw.modrm.offset;
+    unsigned size = in->ops[0].size;
     if (in->seg_swap || in->zi.operand_count_visible != 1 || (size != 8 && size != 16 && size != 32))
         return false;
     uint32_t site = tcache_add_callout_site(x->vm, x->tb, in, bytes);
     if (!site)
         return false;
     e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
-    for (unsigned i = 0; i < modrm - 1; i++)                       /* prefixes but 66 */
-        if (bytes[i] != 0x66)
-            e_u8(e, bytes[i]);
     if (size == 32)
-        e_u8(e, 0x8b);                                             /* mov r/m32,%ecx */
-    else
-        e_bytes(e, (uint8_t[]){ 0x0f, size == 8 ? 0xb6 : 0xb7 }, 2); /* movzx r/m,%ecx */
-    e_u8(e, (uint8_t)((bytes[modrm] & 0xc7) | 0x08));
-    e_bytes(e, bytes + modrm + 1, in->zi.length - modrm - 1u);
+        e_rm_to_ecx(e, in, bytes, 1, (uint8_t[]){ 0x8b }, 1);      /* mov r/m32,%ecx */
+    else                                                           /* movzx r/m,%ecx */
+        e_rm_to_ecx(e, in, bytes, 1, (uint8_t[]){ 0x0f, size == 8 ? 0xb6 : 0xb7 }, 2);
     e_bytes(e, (uint8_t[]){ 0xe3, (uint8_t)(7 + in->zi.length + 5) }, 2); /* jecxz zero */
     e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
     e_bytes(e, bytes, in->zi.length);
