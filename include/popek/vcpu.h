@@ -183,12 +183,16 @@ struct ibl_entry {
 #define VB_GUEST_SEL 0xa0    /* 6 x u16 the guest's selectors (PUSH/MOV from a segment register) */
 #define VB_SEG_SITE 0xac     /* 6 x u32 callout site of an inline segment load not yet in vcpu.seg */
 #define VB_FLAT_SEL 0xc4     /* host selector: read-only data, base 0, up to mon_base (GDT reads) */
+#define VB_SYSENTER_ESP 0xc8 /* IA32_SYSENTER_ESP and _EIP (inline SYSENTER reads them) */
+#define VB_SYSENTER_EIP 0xcc
+#define VB_IRQ_PENDING 0xd0  /* non-zero while the PIC has an interrupt for the CPU (inline SYSEXIT) */
 #define VB_FXSAVE 0x100      /* guest x87/MMX/SSE state (FXSAVE image) while the monitor runs */
 #define VB_ZF_TABLES 0x300   /* 2 x 256 bytes: AH image with ZF clear / set (inline VERW) */
 
 #define VB_SCRATCH_EAX (VB_SCRATCH + 0)
 #define VB_SCRATCH_ECX (VB_SCRATCH + 4)
 #define VB_SCRATCH_TMP (VB_SCRATCH + 8)
+#define VB_SCRATCH_EDX (VB_SCRATCH + 12)
 
 #ifndef __ASSEMBLER__
 struct vcpu_block {
@@ -224,7 +228,10 @@ struct vcpu_block {
     uint16_t guest_sel[SEG_COUNT];
     uint32_t seg_site[SEG_COUNT];
     uint16_t flat_sel;
-    uint8_t pad4[VB_FXSAVE - 0xc6];
+    uint16_t pad6;
+    uint32_t sysenter_esp, sysenter_eip;
+    uint32_t irq_pending;
+    uint8_t pad4[VB_FXSAVE - 0xd4];
     uint8_t fxsave[512] __attribute__((aligned(16)));
     uint8_t zf_table[2][256];
 };
@@ -264,7 +271,7 @@ struct vcpu {
     struct seg_cache ldtr, tr;
     uint32_t cr0, cr2, cr3, cr4;
     uint32_t dr[8];
-    uint32_t sysenter_cs, sysenter_esp, sysenter_eip;
+    uint32_t sysenter_cs;     /* IA32_SYSENTER_ESP and _EIP are in the block */
     int64_t tsc_offset;
     bool halted;
     bool irq_shadow;          /* STI / MOV SS: no interrupt before the next instruction */

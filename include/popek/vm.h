@@ -37,6 +37,7 @@ struct vm_config {
     uint32_t tc_size;
     bool no_reboot;
     bool stats;
+    bool perfmap; /* -perfmap: /tmp/perf-PID.map for perf */
     unsigned log_mask;
     const char *log_file;
 };
@@ -104,6 +105,7 @@ struct vm {
     uint32_t wp0_step_page;          /* mapped writable for one step (CR0.WP=0), or 0 */
     void *altstack;
     FILE *log;
+    FILE *perfmap;                   /* -perfmap: "tc size name" per block */
     struct boot_entry boot;
     int exit_status;                 /* valid once stop is set */
     bool stop;
@@ -130,6 +132,13 @@ void console_restore(struct vm *vm);
 
 /* run.c */
 int vm_run(struct vm *vm);
+/* PKRU while the guest runs at `cpl`: supervisor pages denied at CPL 3. */
+static inline uint32_t vm_pkru(const struct vm *vm, unsigned cpl)
+{
+    uint32_t key_bits = 3u << (2 * vm->shadow.pkey_sup);
+    uint32_t pkru = vm->host_pkru & ~key_bits;
+    return cpl == 3 ? pkru | 1u << (2 * vm->shadow.pkey_sup) : pkru;
+}
 
 /* gmem.c: guest memory as the CPU sees it (linear addresses, segments).
  * vm_read_linear/vm_write_linear are supervisor accesses; on a #PF they
@@ -167,6 +176,11 @@ bool seg_set_accessed(struct vm *vm, uint16_t sel, uint64_t *desc);
 void seg_load_cs(struct vm *vm, uint16_t sel, uint64_t desc, unsigned cpl);
 void seg_refresh_host(struct vm *vm, unsigned seg);
 uint16_t seg_temp_selector(struct vm *vm, unsigned host_seg, uint32_t base, bool writable);
+/* The host selector of every flat 4 GiB data segment (or CS alias). */
+uint16_t seg_flat_host_selector(bool writable);
+/* CS and SS as SYSENTER and SYSEXIT load them (from IA32_SYSENTER_CS). */
+void seg_sysenter(struct vm *vm);
+void seg_sysexit(struct vm *vm);
 bool seg_check_limit(const struct seg_cache *sc, uint32_t off, uint32_t len);
 
 /* translate.c / tcache.c */

@@ -61,6 +61,14 @@ static void e_gs_store_imm(struct emit *e, uint32_t off, uint32_t imm)
     e_u32(e, imm);
 }
 
+/* movw $imm, %gs:off */
+static void e_gs_store_imm16(struct emit *e, uint32_t off, uint16_t imm)
+{
+    e_bytes(e, (uint8_t[]){ 0x66, GS, 0xc7, 0x05 }, 4);
+    e_u32(e, off);
+    e_bytes(e, &imm, 2);
+}
+
 /* mov %reg, %gs:off  /  mov %gs:off, %reg */
 static void e_gs_store_reg(struct emit *e, unsigned reg, uint32_t off)
 {
@@ -150,16 +158,23 @@ static void emit_callout(struct xlate *x, uint32_t eip, const struct dbt_insn *i
     e_exit_emulate(x, eip, in ? tcache_add_callout_site(x->vm, x->tb, in, bytes) : 0);
 }
 
-/* The IBL lookup; `site` is the RET inline cache slot to patch on a miss (0: none). */
-static void emit_ibl(struct xlate *x, uint32_t site)
+/* The gs offset of the IBL table for blocks at `cpl`, 0 if there is none. */
+static uint32_t ibl_table(unsigned cpl)
+{
+    return cpl == 0 ? MON_IBL : cpl == 3 ? MON_IBL + MON_IBL_ENTRIES * 8 : 0;
+}
+
+/* The IBL lookup in table `table` (see ibl_table); `site` is the RET inline
+ * cache slot to patch on a miss (0: none). */
+static void emit_ibl_in(struct xlate *x, uint32_t site, uint32_t table)
 {
     struct emit *e = &x->e;
     uint32_t miss = x->vm->tc.stub_exit_ibl_miss;
     e_gs_store_reg(e, R_EAX, BLK(VB_EXIT_EIP));
-    if (x->ibl_off) {
+    if (table) {
         e_bytes(e, (uint8_t[]){ 0x0f, 0xb7, 0xc8 }, 3);         /* movzwl %ax,%ecx */
         e_bytes(e, (uint8_t[]){ GS, 0x8b, 0x0c, 0xcd }, 4);      /* mov off(,%ecx,8),%ecx */
-        e_u32(e, x->ibl_off);
+        e_u32(e, table);
         e_bytes(e, (uint8_t[]){ 0x8d, 0x0c, 0x01 }, 3);          /* lea (%ecx,%eax),%ecx */
         e_bytes(e, (uint8_t[]){ 0xe3, 7 + 7 + 11 + 5 }, 2);      /* jecxz hit */
     }
@@ -167,7 +182,7 @@ static void emit_ibl(struct xlate *x, uint32_t site)
     e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
     e_gs_store_imm(e, BLK(VB_EXIT_ARG), site);
     e_jmp(e, miss);
-    if (!x->ibl_off)
+    if (!table)
         return;
     /* hit: */
     if (x->vm->cfg.stats) {
@@ -178,9 +193,15 @@ static void emit_ibl(struct xlate *x, uint32_t site)
     }
     e_bytes(e, (uint8_t[]){ 0x0f, 0xb7, 0xc8 }, 3);
     e_bytes(e, (uint8_t[]){ GS, 0x8b, 0x0c, 0xcd }, 4);
-    e_u32(e, x->ibl_off + 4);
+    e_u32(e, table + 4);
     e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
     e_bytes(e, (uint8_t[]){ 0xff, 0xe1 }, 2);                    /* jmp *%ecx: the IBL prologue restores %ecx */
+}
+
+/* The IBL lookup for this block's CPL. */
+static void emit_ibl(struct xlate *x, uint32_t site)
+{
+    emit_ibl_in(x, site, x->ibl_off);
 }
 
 static uint32_t seg_swap_bytes(const struct dbt_insn *in, const uint8_t *bytes, uint8_t b[16]);
@@ -654,6 +675,83 @@ static uint32_t branch_target(const struct dbt_insn *in, uint32_t eip)
 
 /* Record the frames an instruction at `lin` of `len` bytes came from; false
  * if the block would then span more than two pages. */
+/*
+ * SYSENTER and SYSEXIT (Linux's system call entry and return), inline.  The
+ * CPL switch is a WRPKRU; CS and SS, which both instructions load with fixed
+ * flat descriptors derived from IA32_SYSENTER_CS, are only written as
+ * selectors into the block (the monitor rebuilds vcpu.seg from them lazily,
+ * seg_sync_inline) with the fixed flat host SS and CS alias; the new EIP is
+ * looked up in the new CPL's IBL table.  IA32_SYSENTER_CS is built in: a
+ * WRMSR that changes it flushes the translation cache.  The callout stays
+ * behind for SYSENTER with any of TF, IOPL, NT, RF, VM, AC, VIF, VIP, ID set
+ * (some must be cleared, and the inline path leaves them all alone), and for
+ * SYSEXIT while an interrupt is pending: it must be taken at the user's
+ * EIP, not in the STI shadow Linux puts before SYSEXIT.
+ *       mov %ecx,%gs:SCRATCH_ECX
+ *       mov %gs:VFLAGS,%ecx        (SYSEXIT: %gs:IRQ_PENDING)
+ *       jecxz 1f
+ *       mov %gs:SCRATCH_ECX,%ecx; <callout>
+ *   1:  [SYSEXIT: mov %gs:SCRATCH_ECX,%esp]
+ *       mov %eax,%gs:SCRATCH_EAX; mov %edx,%gs:SCRATCH_EDX
+ *       mov $PKRU,%eax; mov $0,%ecx; mov $0,%edx; wrpkru; mov %eax,%gs:PKRU
+ *       movw $CS,%gs:GUEST_SEL+2*CS; movw $SS,%gs:GUEST_SEL+2*SS
+ *       movw $FLAT_RW,%gs:HOST_SEL+2*SS; mov %gs:HOST_SEL+2*SS,%ss
+ *       movw $FLAT_RO,%gs:CS_ALIAS
+ *       SYSENTER: movl $0,%gs:VIF; mov %gs:SYSENTER_ESP,%esp; mov %gs:SYSENTER_EIP,%eax
+ *       SYSEXIT:  mov %gs:SCRATCH_EDX,%eax
+ *       mov %gs:SCRATCH_EDX,%edx
+ *       <IBL lookup of %eax in the new CPL's table>
+ */
+static bool emit_sysenter_sysexit(struct xlate *x, const struct dbt_insn *in, const uint8_t *bytes,
+                                  uint32_t eip)
+{
+    struct emit *e = &x->e;
+    bool enter = in->zi.mnemonic == ZYDIS_MNEMONIC_SYSENTER;
+    uint16_t cs = (uint16_t)(x->vm->cpu.sysenter_cs & 0xfffc);
+    if ((!enter && in->zi.mnemonic != ZYDIS_MNEMONIC_SYSEXIT) || !cs || x->tb->cs_base != 0 ||
+        (!enter && x->tb->cpl != 0))
+        return false;
+    unsigned cpl = enter ? 0 : 3;
+    uint16_t new_cs = (uint16_t)(enter ? cs : (cs + 16) | 3);
+
+    e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_gs_load_reg(e, R_ECX, BLK(enter ? VB_VFLAGS : VB_IRQ_PENDING));
+    e_bytes(e, (uint8_t[]){ 0xe3, 0 }, 2);                       /* jecxz 1f */
+    uint8_t *rel8 = e->p - 1;
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_exit_emulate(x, eip, tcache_add_callout_site(x->vm, x->tb, in, bytes));
+    *rel8 = (uint8_t)(e->p - (rel8 + 1));
+    /* 1: */
+    if (!enter)
+        e_gs_load_reg(e, R_ESP, BLK(VB_SCRATCH_ECX));
+    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    e_gs_store_reg(e, R_EDX, BLK(VB_SCRATCH_EDX));
+    e_u8(e, 0xb8);                                               /* mov $pkru,%eax */
+    e_u32(e, vm_pkru(x->vm, cpl));
+    e_u8(e, 0xb9);                                               /* mov $0,%ecx */
+    e_u32(e, 0);
+    e_u8(e, 0xba);                                               /* mov $0,%edx */
+    e_u32(e, 0);
+    e_bytes(e, (uint8_t[]){ 0x0f, 0x01, 0xef }, 3);              /* wrpkru */
+    e_gs_store_reg(e, R_EAX, BLK(VB_PKRU));
+    e_gs_store_imm16(e, BLK(VB_GUEST_SEL + 2 * SEG_CS), new_cs);
+    e_gs_store_imm16(e, BLK(VB_GUEST_SEL + 2 * SEG_SS), (uint16_t)(new_cs + 8));
+    e_gs_store_imm16(e, BLK(VB_HOST_SEL + 2 * SEG_SS), seg_flat_host_selector(true));
+    e_bytes(e, (uint8_t[]){ GS, 0x8e, 0x15 }, 3);                /* mov %gs:HOST_SEL+2*SS,%ss */
+    e_u32(e, BLK(VB_HOST_SEL + 2 * SEG_SS));
+    e_gs_store_imm16(e, BLK(VB_CS_ALIAS), seg_flat_host_selector(false));
+    if (enter) {
+        e_gs_store_imm(e, BLK(VB_VIF), 0);
+        e_gs_load_reg(e, R_ESP, BLK(VB_SYSENTER_ESP));
+        e_gs_load_reg(e, R_EAX, BLK(VB_SYSENTER_EIP));
+    } else {
+        e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EDX));
+    }
+    e_gs_load_reg(e, R_EDX, BLK(VB_SCRATCH_EDX));
+    emit_ibl_in(x, 0, ibl_table(cpl));
+    return true;
+}
+
 static bool note_pages(struct xlate *x, const struct fetch *ft, uint32_t lin, unsigned len)
 {
     struct tblock *tb = x->tb;
@@ -695,7 +793,7 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
     tb->global = true;
     x.e.addr = tb->tc - TB_IBL_PROLOGUE;
     x.e.p = (uint8_t *)(uintptr_t)x.e.addr;
-    x.ibl_off = tb->cpl == 0 ? MON_IBL : tb->cpl == 3 ? MON_IBL + MON_IBL_ENTRIES * 8 : 0;
+    x.ibl_off = ibl_table(tb->cpl);
 
     e_gs_load_reg(&x.e, R_ECX, BLK(VB_SCRATCH_ECX)); /* IBL prologue, at tb->tc - 7 */
     e_poll(&x.e, MON_POLL_EXIT);
@@ -809,7 +907,8 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
                  emit_verw(&x, &in, bytes, cur)))
                 break;
             vm->tc.stats.callouts[in.kind]++;
-            emit_callout(&x, cur, &in, bytes);
+            if (!(in.kind == CO_SYSCALL && emit_sysenter_sysexit(&x, &in, bytes, cur)))
+                emit_callout(&x, cur, &in, bytes);
             ended = true;
             break;
         case DBT_INVALID:
@@ -844,6 +943,9 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
         memcpy((void *)(uintptr_t)ex->slot, &rel, 4);
     }
     tcache_commit_block(vm, tb, x.e.addr);
+    if (vm->perfmap)
+        fprintf(vm->perfmap, "%x %x guest_%08x_cpl%u\n", tb->tc - TB_IBL_PROLOGUE,
+                x.e.addr - tb->tc + TB_IBL_PROLOGUE, tb->cs_base + eip, tb->cpl);
     if (vm->cfg.log_mask & LOG_IN_ASM) {
         uint8_t code[TB_MAX_INSNS * 15];
         uint32_t len = cur - eip < sizeof(code) ? cur - eip : sizeof(code);

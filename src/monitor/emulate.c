@@ -932,26 +932,20 @@ static bool emu_syscall(struct emu *e)
 {
     struct vm *vm = e->vm;
     struct vcpu *c = &vm->cpu;
-    uint16_t cs = (uint16_t)(c->sysenter_cs & 0xfffc);
+    bool no_cs = !(c->sysenter_cs & 0xfffc);
     switch (e->in.zi.mnemonic) {
     case ZYDIS_MNEMONIC_SYSENTER:
-        if (!cs)
+        if (no_cs)
             return GP0(e);
         vcpu_set_eflags(c, vcpu_get_eflags(c) & ~(EFLAGS_VM | EFLAGS_IF | EFLAGS_RF));
-        seg_load_flat(vm, SEG_CS, cs, true);
-        seg_load_flat(vm, SEG_SS, (uint16_t)(cs + 8), false);
-        *vm_gpr(vm, R_ESP) = c->sysenter_esp;
-        e->next = c->sysenter_eip;
+        seg_sysenter(vm);
+        *vm_gpr(vm, R_ESP) = c->blk->sysenter_esp;
+        e->next = c->blk->sysenter_eip;
         return true;
     case ZYDIS_MNEMONIC_SYSEXIT:
-        if (!cs || e->cpl != 0)
+        if (no_cs || e->cpl != 0)
             return GP0(e);
-        seg_load_flat(vm, SEG_CS, (uint16_t)((cs + 16) | 3), true);
-        seg_load_flat(vm, SEG_SS, (uint16_t)((cs + 24) | 3), false);
-        c->seg[SEG_CS].attr |= 3 << 5;
-        c->seg[SEG_SS].attr |= 3 << 5;
-        seg_refresh_host(vm, SEG_CS);
-        seg_refresh_host(vm, SEG_SS);
+        seg_sysexit(vm);
         *vm_gpr(vm, R_ESP) = *vm_gpr(vm, R_ECX);
         e->next = *vm_gpr(vm, R_EDX);
         return true;

@@ -49,6 +49,7 @@ static void usage(FILE *f)
             "  -D FILE          write traces to FILE instead of stderr\n"
             "  -tb-size MB      translation cache size in MiB (default %u)\n"
             "  --stats          print translation statistics at exit\n"
+            "  -perfmap         write /tmp/perf-PID.map: perf names translated code by guest address\n"
             "  --help, --version\n",
             DEFAULT_RAM_MB, MON_DEFAULT_TC_SIZE >> 20);
 }
@@ -148,6 +149,8 @@ static int parse_args(int argc, char **argv, struct vm_config *cfg)
             cfg->no_reboot = true;
         } else if (!strcmp(a, "-stats")) {
             cfg->stats = true;
+        } else if (!strcmp(a, "-perfmap")) {
+            cfg->perfmap = true;
         } else {
             return bad("unknown option '%s' (try --help)", argv[i]);
         }
@@ -191,6 +194,14 @@ int main(int argc, char **argv)
     if (cfg.log_file && !(vm->log = fopen(cfg.log_file, "w"))) {
         fprintf(stderr, "popek: cannot write trace file '%s': %s\n", cfg.log_file, strerror(errno));
         return 2;
+    }
+    if (cfg.perfmap) {
+        char name[64];
+        snprintf(name, sizeof(name), "/tmp/perf-%d.map", (int)getpid());
+        if (!(vm->perfmap = fopen(name, "w"))) {
+            fprintf(stderr, "popek: cannot write %s: %s\n", name, strerror(errno));
+            return 2;
+        }
     }
     char lerr[LOADER_ERR_LEN] = "";
     if (vm_load(vm, lerr)) {

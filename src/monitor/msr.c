@@ -20,10 +20,10 @@ bool msr_read(struct vm *vm, uint32_t msr, uint64_t *val)
         *val = c->sysenter_cs;
         return true;
     case MSR_IA32_SYSENTER_ESP:
-        *val = c->sysenter_esp;
+        *val = c->blk->sysenter_esp;
         return true;
     case MSR_IA32_SYSENTER_EIP:
-        *val = c->sysenter_eip;
+        *val = c->blk->sysenter_eip;
         return true;
     case MSR_IA32_MISC_ENABLE:
         *val = MISC_ENABLE_FAST_STRINGS;
@@ -47,13 +47,15 @@ bool msr_write(struct vm *vm, uint32_t msr, uint64_t val)
         c->tsc_offset = (int64_t)(val - __rdtsc());
         return true;
     case MSR_IA32_SYSENTER_CS:
+        if (((uint32_t)val & 0xffff) != c->sysenter_cs)
+            tcache_flush(vm); /* inline SYSENTER/SYSEXIT have the selectors built in */
         c->sysenter_cs = (uint32_t)val & 0xffff;
         return true;
     case MSR_IA32_SYSENTER_ESP:
-        c->sysenter_esp = (uint32_t)val;
+        c->blk->sysenter_esp = (uint32_t)val;
         return true;
     case MSR_IA32_SYSENTER_EIP:
-        c->sysenter_eip = (uint32_t)val;
+        c->blk->sysenter_eip = (uint32_t)val;
         return true;
     case MSR_IA32_MISC_ENABLE:
     case MSR_IA32_BIOS_SIGN_ID: /* Linux clears it before CPUID 1 to read the revision */

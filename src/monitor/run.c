@@ -101,6 +101,7 @@ static void interrupts(struct vm *vm)
     }
     if (pending && c->blk->vif && c->irq_shadow)
         poll_arm(vm, MON_POLL_EXIT, true); /* deliver after the next instruction or so */
+    c->blk->irq_pending = pending;
     if (pending != vm->poll_irq_armed) {
         poll_arm(vm, MON_POLL_IRQ, pending);
         vm->poll_irq_armed = pending;
@@ -182,9 +183,7 @@ int vm_run(struct vm *vm)
         vm_log(vm, LOG_EXEC, "exec: %08x (tc %08x)\n", tb->eip, tb->tc);
         b->entry_far_off = tb->tc;
         b->exit_reason = EXIT_NONE;
-        unsigned key_bits = 3u << (2 * vm->shadow.pkey_sup);
-        b->pkru = vcpu_cpl(c) == 3 ? (vm->host_pkru & ~key_bits) | (1u << (2 * vm->shadow.pkey_sup))
-                                   : vm->host_pkru & ~key_bits;
+        b->pkru = vm_pkru(vm, vcpu_cpl(c));
         for (unsigned s = 0; s < SEG_COUNT; s++)
             b->guest_sel[s] = c->seg[s].sel;
         popek_enter(b);

@@ -25,8 +25,9 @@
 
 #define LDT_MONITOR_SLOT 0
 #define LDT_TEMP_SLOT(seg) (1 + (seg)) /* one per segment register, see seg_temp_selector */
-#define LDT_FLAT_SLOT (1 + SEG_COUNT)   /* vcpu_block.flat_sel */
-#define LDT_FIRST_DYNAMIC (2 + SEG_COUNT)
+#define LDT_FLAT_SLOT (1 + SEG_COUNT)   /* vcpu_block.flat_sel; also flat readable code's CS alias */
+#define LDT_FLAT_RW_SLOT (2 + SEG_COUNT) /* flat writable data (SYSENTER/SYSEXIT's SS) */
+#define LDT_FIRST_DYNAMIC (3 + SEG_COUNT)
 #define LDT_SLOTS 8192
 #define LDT_SEL(slot) ((uint16_t)(((slot) << 3) | 4 | 3))
 
@@ -84,18 +85,22 @@ int segments_init(struct vm *vm)
     if (err)
         return err;
     vm->ldt->slot[LDT_MONITOR_SLOT] = mon;
-    /* Guest linear memory below the monitor, read-only: how inline segment
-     * loads read the guest's GDT (translate.c). */
-    struct host_desc flat = {
-        .limit = (vm->mon_base >> 12) - 1,
-        .contents = MODIFY_LDT_CONTENTS_DATA,
-        .read_only = true,
-        .seg32 = true,
-        .pages = true,
-    };
-    if ((err = ldt_write(LDT_FLAT_SLOT, &flat)))
-        return err;
-    vm->ldt->slot[LDT_FLAT_SLOT] = flat;
+    /* Guest linear memory below the monitor, read-only (how inline segment
+     * loads read the guest's GDT) and writable: the shadows of flat 4 GiB
+     * segments, in fixed slots so that translated code can name them
+     * (inline SYSENTER/SYSEXIT, translate.c). */
+    for (unsigned slot = LDT_FLAT_SLOT; slot <= LDT_FLAT_RW_SLOT; slot++) {
+        struct host_desc flat = {
+            .limit = (vm->mon_base >> 12) - 1,
+            .contents = MODIFY_LDT_CONTENTS_DATA,
+            .read_only = slot == LDT_FLAT_SLOT,
+            .seg32 = true,
+            .pages = true,
+        };
+        if ((err = ldt_write(slot, &flat)))
+            return err;
+        vm->ldt->slot[slot] = flat;
+    }
     vm->ldt->next = LDT_FIRST_DYNAMIC;
     vm->cpu.blk->mon_gs = LDT_SEL(LDT_MONITOR_SLOT);
     vm->cpu.blk->flat_sel = LDT_SEL(LDT_FLAT_SLOT);
@@ -168,10 +173,14 @@ static const struct host_desc empty_desc = {
 
 static void ldt_reload_all(struct vm *vm);
 
-/* The host LDT slot holding `d`, written on first use. */
+/* The host LDT slot holding `d`, written on first use (the fixed flat
+ * slots first: they are never recycled). */
 static uint16_t ldt_selector(struct vm *vm, const struct host_desc *d)
 {
     struct host_ldt *ldt = vm->ldt;
+    for (unsigned i = LDT_FLAT_SLOT; i <= LDT_FLAT_RW_SLOT; i++)
+        if (!memcmp(&ldt->slot[i], d, sizeof(*d)))
+            return LDT_SEL(i);
     for (unsigned i = LDT_FIRST_DYNAMIC; i < ldt->next; i++)
         if (!memcmp(&ldt->slot[i], d, sizeof(*d)))
             return LDT_SEL(i);
@@ -266,9 +275,36 @@ static void ldt_reload_all(struct vm *vm)
         seg_refresh_host(vm, s);
 }
 
+uint16_t seg_flat_host_selector(bool writable)
+{
+    return LDT_SEL(writable ? LDT_FLAT_RW_SLOT : LDT_FLAT_SLOT);
+}
+
+void seg_sysenter(struct vm *vm)
+{
+    uint16_t cs = (uint16_t)(vm->cpu.sysenter_cs & 0xfffc);
+    seg_load_flat(vm, SEG_CS, cs, true);
+    seg_load_flat(vm, SEG_SS, (uint16_t)(cs + 8), false);
+}
+
+void seg_sysexit(struct vm *vm)
+{
+    uint16_t cs = (uint16_t)(vm->cpu.sysenter_cs & 0xfffc);
+    seg_load_flat(vm, SEG_CS, (uint16_t)((cs + 16) | 3), true);
+    seg_load_flat(vm, SEG_SS, (uint16_t)((cs + 24) | 3), false);
+}
+
 void seg_sync_inline(struct vm *vm)
 {
     struct vcpu_block *b = vm->cpu.blk;
+    /* An inline SYSENTER or SYSEXIT changed CS (and SS) to what the
+     * instruction loads; nothing else in translated code changes CS. */
+    if (b->guest_sel[SEG_CS] != vm->cpu.seg[SEG_CS].sel) {
+        if (b->guest_sel[SEG_CS] & 3)
+            seg_sysexit(vm);
+        else
+            seg_sysenter(vm);
+    }
     static const unsigned segs[] = { SEG_ES, SEG_DS, SEG_FS };
     for (unsigned i = 0; i < 3; i++) {
         uint32_t ic = b->seg_site[segs[i]];

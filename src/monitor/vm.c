@@ -35,6 +35,9 @@ _Static_assert(offsetof(struct vcpu_block, host_sel) == VB_HOST_SEL, "VB_HOST_SE
 _Static_assert(offsetof(struct vcpu_block, gs_alias) == VB_GS_ALIAS, "VB_GS_ALIAS");
 _Static_assert(offsetof(struct vcpu_block, cs_alias) == VB_CS_ALIAS, "VB_CS_ALIAS");
 _Static_assert(offsetof(struct vcpu_block, guest_sel) == VB_GUEST_SEL, "VB_GUEST_SEL");
+_Static_assert(offsetof(struct vcpu_block, sysenter_esp) == VB_SYSENTER_ESP, "VB_SYSENTER_ESP");
+_Static_assert(offsetof(struct vcpu_block, sysenter_eip) == VB_SYSENTER_EIP, "VB_SYSENTER_EIP");
+_Static_assert(offsetof(struct vcpu_block, irq_pending) == VB_IRQ_PENDING, "VB_IRQ_PENDING");
 _Static_assert(offsetof(struct vcpu_block, seg_site) == VB_SEG_SITE, "VB_SEG_SITE");
 _Static_assert(offsetof(struct vcpu_block, flat_sel) == VB_FLAT_SEL, "VB_FLAT_SEL");
 _Static_assert(offsetof(struct vcpu_block, zf_table) == VB_ZF_TABLES, "VB_ZF_TABLES");
@@ -265,6 +268,8 @@ void vm_destroy(struct vm *vm)
     guest_ram_destroy(&vm->ram);
     if (vm->log && vm->log != stderr)
         fclose(vm->log);
+    if (vm->perfmap)
+        fclose(vm->perfmap);
     free(vm->altstack);
 }
 
@@ -295,7 +300,7 @@ void vm_reset_cpu(struct vm *vm)
     c->idtr = (struct dtr){ 0, 0x3ff };
     memset(&c->ldtr, 0, sizeof(c->ldtr));
     memset(&c->tr, 0, sizeof(c->tr));
-    c->sysenter_cs = c->sysenter_esp = c->sysenter_eip = 0;
+    c->sysenter_cs = c->blk->sysenter_esp = c->blk->sysenter_eip = 0;
     c->tsc_offset = 0;
     c->halted = c->irq_shadow = false;
     seg_load_flat(vm, SEG_CS, 0x10, true);
