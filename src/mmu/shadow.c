@@ -143,6 +143,12 @@ int shadow_map_large(struct shadow *sh, struct guest_ram *ram, uint32_t linear, 
 {
     uint32_t base = linear & 0xffc00000u, gbase = gpa & 0xffc00000u;
     const uint32_t size = 4u << 20;
+    /* Some of the region is mapped already, so a page of it was dropped
+     * (its frame stopped holding translated code, say, as kernel text
+     * patching does): map that page alone rather than the region again,
+     * which would repeat the read-only protection of every code frame in it. */
+    if (sh->large_region[base >> 22])
+        return shadow_map(sh, ram, linear, gpa, writable, user, global, true);
     if (base < PAGE_SIZE || base + (uint64_t)size > sh->limit ||
         !guest_ram_contains(ram, gbase, size))
         return -EFAULT;
@@ -286,7 +292,7 @@ static int cmp_pn(const void *a, const void *b)
 
 /* Into `space`, the mapped non-global 4 KiB pages the guest has touched since
  * they were mapped: those with a host page-table entry (mmap does not make
- * one; the first access does), read from /proc/self/pagemap a run at a time.
+ * one; the first access does), read from /proc/self/pagemap.
  * Pages mapped but never used are not worth mapping again. */
 static void remember_touched(struct shadow *sh, struct shadow_space *space)
 {
@@ -300,16 +306,19 @@ static void remember_touched(struct shadow *sh, struct shadow_space *space)
             pn[n++] = p;
     }
     qsort(pn, n, sizeof(*pn), cmp_pn);
+    /* One read per window of 512 pages holding any: a pread costs far
+     * more than the entries of the holes between a process's pages. */
     for (uint32_t i = 0; i < n;) {
-        uint64_t entry[64];
-        uint32_t run = 1;
-        while (i + run < n && run < 64 && pn[i + run] == pn[i] + run)
-            run++;
-        ssize_t got = pread(sh->pagemap, entry, run * sizeof(entry[0]), (off_t)pn[i] * 8);
-        for (uint32_t j = 0; got > 0 && j < (uint32_t)got / 8; j++)
-            if (entry[j] >> 63)
-                pn[space->npages++] = pn[i + j];
-        i += run;
+        uint64_t entry[512];
+        uint32_t first = pn[i], k = i;
+        while (k < n && pn[k] - first < 512)
+            k++;
+        uint32_t len = pn[k - 1] - first + 1;
+        ssize_t got = pread(sh->pagemap, entry, len * sizeof(entry[0]), (off_t)first * 8);
+        uint32_t have = got > 0 ? (uint32_t)got / 8 : 0;
+        for (; i < k; i++)
+            if (pn[i] - first < have && entry[pn[i] - first] >> 63)
+                pn[space->npages++] = pn[i];
     }
 }
 
