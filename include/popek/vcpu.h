@@ -186,6 +186,7 @@ struct ibl_entry {
 #define VB_SYSENTER_ESP 0xc8 /* IA32_SYSENTER_ESP and _EIP (inline SYSENTER reads them) */
 #define VB_SYSENTER_EIP 0xcc
 #define VB_IRQ_PENDING 0xd0  /* non-zero while the PIC has an interrupt for the CPU (inline SYSEXIT) */
+#define VB_CR2 0xd4          /* CR2 (MOV from CR2 reads it inline) */
 #define VB_FXSAVE 0x100      /* guest x87/MMX/SSE state (FXSAVE image) while the monitor runs */
 #define VB_ZF_TABLES 0x300   /* 2 x 256 bytes: AH image with ZF clear / set (inline VERW) */
 
@@ -231,7 +232,8 @@ struct vcpu_block {
     uint16_t pad6;
     uint32_t sysenter_esp, sysenter_eip;
     uint32_t irq_pending;
-    uint8_t pad4[VB_FXSAVE - 0xd4];
+    uint32_t cr2;
+    uint8_t pad4[VB_FXSAVE - 0xd8];
     uint8_t fxsave[512] __attribute__((aligned(16)));
     uint8_t zf_table[2][256];
 };
@@ -269,7 +271,7 @@ struct vcpu {
     struct seg_cache seg[SEG_COUNT];
     struct dtr gdtr, idtr;
     struct seg_cache ldtr, tr;
-    uint32_t cr0, cr2, cr3, cr4;
+    uint32_t cr0, cr3, cr4;   /* CR2 is in the block */
     uint32_t dr[8];
     uint32_t sysenter_cs;     /* IA32_SYSENTER_ESP and _EIP are in the block */
     int64_t tsc_offset;

@@ -752,6 +752,18 @@ static bool emit_sysenter_sysexit(struct xlate *x, const struct dbt_insn *in, co
     return true;
 }
 
+/* MOV from CR2 at CPL 0 (every Linux page fault reads it): a load from the
+ * block. */
+static bool emit_cr2_read(struct xlate *x, const struct dbt_insn *in)
+{
+    const ZydisDecodedOperand *ops = in->ops;
+    if (x->tb->cpl != 0 || in->zi.mnemonic != ZYDIS_MNEMONIC_MOV ||
+        ops[1].type != ZYDIS_OPERAND_TYPE_REGISTER || ops[1].reg.value != ZYDIS_REGISTER_CR2)
+        return false;
+    e_gs_load_reg(&x->e, (unsigned)ZydisRegisterGetId(ops[0].reg.value), BLK(VB_CR2));
+    return true;
+}
+
 static bool note_pages(struct xlate *x, const struct fetch *ft, uint32_t lin, unsigned len)
 {
     struct tblock *tb = x->tb;
@@ -905,6 +917,8 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
             if (in.kind == CO_SEGMENT && poll_before < 0 &&
                 (emit_seg_read(&x, &in, cur) || emit_seg_load(&x, &in, bytes, cur) ||
                  emit_verw(&x, &in, bytes, cur)))
+                break;
+            if (in.kind == CO_CONTROL && poll_before < 0 && emit_cr2_read(&x, &in))
                 break;
             vm->tc.stats.callouts[in.kind]++;
             if (!(in.kind == CO_SYSCALL && emit_sysenter_sysexit(&x, &in, bytes, cur)))

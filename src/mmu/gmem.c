@@ -30,7 +30,7 @@ bool vm_translate(struct vm *vm, uint32_t lin, uint32_t access, struct walk *w, 
     uint32_t err;
     if (paging_walk(&vm->ram, &m, lin, access, w, &err))
         return true;
-    vm->cpu.cr2 = lin;
+    vm->cpu.blk->cr2 = lin;
     *f = (struct fault){ EXC_PF, true, err };
     return false;
 }

@@ -303,7 +303,7 @@ static bool write_cr(struct emu *e, unsigned n, uint32_t v)
         c->cr0 = v;
         return true;
     case 2:
-        c->cr2 = v;
+        c->blk->cr2 = v;
         return true;
     case 3: {
         uint32_t old = c->cr3;
@@ -340,7 +340,7 @@ static bool read_cr(struct emu *e, unsigned n, uint32_t *v)
     const struct vcpu *c = &e->vm->cpu;
     switch (n) {
     case 0: *v = c->cr0; return true;
-    case 2: *v = c->cr2; return true;
+    case 2: *v = c->blk->cr2; return true;
     case 3: *v = c->cr3; return true;
     case 4: *v = c->cr4; return true;
     default: return UD(e);

@@ -169,19 +169,19 @@ void deliver_fault(struct vm *vm, const struct fault *exc)
 {
     struct fault cur = *exc, next;
     if (exc->vector == EXC_PF) {
-        vm_log(vm, LOG_INT, "int: #PF cr2 %08x err %x at eip %08x\n", vm->cpu.cr2, exc->error,
+        vm_log(vm, LOG_INT, "int: #PF cr2 %08x err %x at eip %08x\n", vm->cpu.blk->cr2, exc->error,
                vm->cpu.eip);
         vm->pf_retry = true;
         vm->pf_retry_eip = vm->cpu.eip;
         vm->pf_retry_cs_base = vm->cpu.seg[SEG_CS].base;
-        vm->pf_retry_lin = vm->cpu.cr2;
+        vm->pf_retry_lin = vm->cpu.blk->cr2;
     }
     cur.has_error = has_error_code(cur.vector);
     for (;;) {
         if (deliver_interrupt(vm, cur.vector, false, cur.has_error, cur.error, vm->cpu.eip, &next))
             return;
         vm_log(vm, LOG_INT, "int: delivering vector %u raised vector %u err %x (cr2 %08x)\n",
-               cur.vector, next.vector, next.error, vm->cpu.cr2);
+               cur.vector, next.vector, next.error, vm->cpu.blk->cr2);
         if (cur.vector == EXC_DF) {
             triple_fault(vm);
             return;

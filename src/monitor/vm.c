@@ -38,6 +38,7 @@ _Static_assert(offsetof(struct vcpu_block, guest_sel) == VB_GUEST_SEL, "VB_GUEST
 _Static_assert(offsetof(struct vcpu_block, sysenter_esp) == VB_SYSENTER_ESP, "VB_SYSENTER_ESP");
 _Static_assert(offsetof(struct vcpu_block, sysenter_eip) == VB_SYSENTER_EIP, "VB_SYSENTER_EIP");
 _Static_assert(offsetof(struct vcpu_block, irq_pending) == VB_IRQ_PENDING, "VB_IRQ_PENDING");
+_Static_assert(offsetof(struct vcpu_block, cr2) == VB_CR2, "VB_CR2");
 _Static_assert(offsetof(struct vcpu_block, seg_site) == VB_SEG_SITE, "VB_SEG_SITE");
 _Static_assert(offsetof(struct vcpu_block, flat_sel) == VB_FLAT_SEL, "VB_FLAT_SEL");
 _Static_assert(offsetof(struct vcpu_block, zf_table) == VB_ZF_TABLES, "VB_ZF_TABLES");
@@ -292,7 +293,7 @@ void vm_reset_cpu(struct vm *vm)
     vcpu_set_eflags(c, EFLAGS_FIXED);
     c->eip = be->eip;
     c->cr0 = CR0_PE | CR0_ET;
-    c->cr2 = c->cr3 = c->cr4 = 0;
+    c->blk->cr2 = c->cr3 = c->cr4 = 0;
     memset(c->dr, 0, sizeof(c->dr));
     c->dr[6] = 0xffff0ff0u;
     c->dr[7] = 0x400;
