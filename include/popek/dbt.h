@@ -201,7 +201,7 @@ struct callout_site {
 };
 
 /*
- * The inline cache of a MOV/POP to DS, ES or FS at CPL 0 (translate.c): TC
+ * The inline cache of a MOV/POP to DS, ES, FS or GS at CPL 0 (translate.c): TC
  * addresses of the immediates the monitor patches after it emulated a load
  * through the site, and what that load produced.  The translated code
  * repeats the load without the monitor while the selector is the same and
@@ -212,11 +212,13 @@ struct seg_ic {
     uint32_t neg_sel;        /* lea -sel(%ecx): -0x10000 while unpatched, never hits */
     uint32_t desc_addr[2];   /* disp32 of the two reads of the GDT entry */
     uint32_t neg_desc[2];    /* lea -dword(%ecx) */
-    uint32_t host_sel_imm;   /* mov $host,%ecx */
+    uint32_t host_sel_imm;   /* mov $host,%ecx (GS: movw $wrap,%gs:GS_ALIAS_WRAP) */
     uint32_t guest_sel_imm;  /* movw $sel,%gs:GUEST_SEL */
-    uint32_t host_sel_imm2;  /* movw $host,%gs:HOST_SEL */
+    uint32_t host_sel_imm2;  /* movw $host,%gs:HOST_SEL (GS: %gs:GS_ALIAS) */
     struct seg_cache cache;  /* the guest segment cache after the load */
     uint32_t zf_table;       /* VERW instead of a load: disp32 of the ZF table read */
+    struct seg_ic *other;    /* the second way of a two-way cache (GS), or NULL */
+    bool victim_other;       /* the next miss patches `other` */
 };
 #define TC_CALLOUT_SITES 4096
 

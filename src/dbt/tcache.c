@@ -203,14 +203,24 @@ static bool seg_ic_entry(struct vm *vm, struct seg_ic *ic, uint16_t sel)
 void tcache_seg_ic_patch(struct vm *vm, struct seg_ic *ic, unsigned seg)
 {
     const struct vcpu *c = &vm->cpu;
+    if (ic->other) {
+        /* Two ways, neither of which matched: replace them in turn. */
+        ic->victim_other = !ic->victim_other;
+        if (!ic->victim_other)
+            ic = ic->other;
+    }
     uint16_t sel = c->seg[seg].sel;
     if (!seg_ic_entry(vm, ic, sel))
         return;
-    uint16_t host = c->blk->host_sel[seg];
     ic->cache = c->seg[seg];
-    patch_u32(ic->host_sel_imm, host);
+    if (seg == SEG_GS) {
+        patch_u16(ic->host_sel_imm2, c->blk->gs_alias);
+        patch_u16(ic->host_sel_imm, c->blk->gs_alias_wrap);
+    } else {
+        patch_u32(ic->host_sel_imm, c->blk->host_sel[seg]);
+        patch_u16(ic->host_sel_imm2, c->blk->host_sel[seg]);
+    }
     patch_u16(ic->guest_sel_imm, sel);
-    patch_u16(ic->host_sel_imm2, host);
     patch_u32(ic->neg_sel, -(uint32_t)sel);
 }
 

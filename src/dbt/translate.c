@@ -415,7 +415,7 @@ static void emit_seg_ic_compare(struct xlate *x, struct seg_ic *ic, unsigned s, 
  *   2:  mov %seg:ENTRY+4,%ecx
  *       lea -HI(%ecx),%ecx; jecxz 3f; jmp miss
  *   3:  mov $HOST,%ecx; mov %ecx,%seg
- *       movw $SEL,%gs:GUEST_SEL+2*seg; movw $HOST,%gs:HOST_SEL+2*seg
+ *       movw $HOST,%gs:HOST_SEL+2*seg; movw $SEL,%gs:GUEST_SEL+2*seg
  *       movl $IC,%gs:SEG_SITE+4*seg       the monitor updates vcpu.seg lazily
  *       [POP: lea 4(%esp),%esp]
  *       mov %gs:SCRATCH_ECX,%ecx; jmp done
@@ -424,6 +424,15 @@ static void emit_seg_ic_compare(struct xlate *x, struct seg_ic *ic, unsigned s, 
  * Until the first patch SEL is 0x10000, which no selector matches.  POP reads
  * only the low word of its slot (the guest's 4-byte limit check at the top of
  * a stack segment is not repeated inline).
+ *
+ * GS (Linux loads the next task's on every switch) is the monitor's own
+ * segment register: the GDT entry is read through FS (restored after), and a
+ * hit stores the two host selectors that stand for the guest's GS (the
+ * shadow and its wrap-around half, segments.c) instead of loading one.  The
+ * descriptor alternates between the tasks' TLS entries, so GS has two ways,
+ * the second compared after the first misses, patched in turn.
+ *       ... 3:  mov %gs:HOST_SEL_FS,%fs
+ *               movw $HOST,%gs:GS_ALIAS; movw $WRAP,%gs:GS_ALIAS_WRAP ...
  */
 static bool emit_seg_load(struct xlate *x, const struct dbt_insn *in, const uint8_t *bytes,
                           uint32_t eip)
@@ -435,44 +444,59 @@ static bool emit_seg_load(struct xlate *x, const struct dbt_insn *in, const uint
         (in->zi.attributes & ZYDIS_ATTRIB_HAS_OPERANDSIZE))
         return false;
     int s = dbt_seg_index(ops[0].reg.value);
-    if (s != SEG_DS && s != SEG_ES && s != SEG_FS)
+    if (s != SEG_DS && s != SEG_ES && s != SEG_FS && s != SEG_GS)
         return false;
     if (pop ? in->zi.stack_width != 32 : in->zi.mnemonic != ZYDIS_MNEMONIC_MOV)
         return false;
-    struct seg_ic *ic;
-    uint32_t site = new_seg_ic(x, in, bytes, &ic);
+    bool gs = s == SEG_GS;
+    struct seg_ic *ic[2] = { NULL, NULL };
+    uint32_t site = new_seg_ic(x, in, bytes, &ic[0]);
     if (!site)
         return false;
-    uint32_t to_miss[3], to_done;
+    if (gs && (ic[1] = tcache_add_seg_ic(x->vm)))
+        ic[0]->other = ic[1];
+    uint32_t to_done[2] = { 0, 0 };
 
     e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
-    if (pop)
-        e_bytes(e, (uint8_t[]){ 0x0f, 0xb7, 0x0c, 0x24 }, 4);      /* movzwl (%esp),%ecx */
-    else
-        e_rm_to_ecx(e, in, bytes, 1, (uint8_t[]){ 0x0f, 0xb7 }, 2); /* 8E /r -> 0F B7 /1 */
-    emit_seg_ic_compare(x, ic, (unsigned)s, eip, to_miss);
-    e_u8(e, 0xb9);                                                 /* mov $host,%ecx */
-    ic->host_sel_imm = e->addr;
-    e_u32(e, 0);
-    e_bytes(e, (uint8_t[]){ 0x8e, (uint8_t)(0xc1 | s << 3) }, 2);  /* mov %ecx,%seg */
-    e_bytes(e, (uint8_t[]){ 0x66, GS, 0xc7, 0x05 }, 4);            /* movw $sel,%gs:GUEST_SEL */
-    e_u32(e, BLK(VB_GUEST_SEL + 2 * (unsigned)s));
-    ic->guest_sel_imm = e->addr;
-    e_bytes(e, (uint8_t[]){ 0, 0 }, 2);
-    e_bytes(e, (uint8_t[]){ 0x66, GS, 0xc7, 0x05 }, 4);            /* movw $host,%gs:HOST_SEL */
-    e_u32(e, BLK(VB_HOST_SEL + 2 * (unsigned)s));
-    ic->host_sel_imm2 = e->addr;
-    e_bytes(e, (uint8_t[]){ 0, 0 }, 2);
-    e_gs_store_imm(e, BLK(VB_SEG_SITE + 4 * (unsigned)s), (uint32_t)(ic - x->vm->tc.seg_ics) + 1);
-    if (pop)
-        e_bytes(e, (uint8_t[]){ 0x8d, 0x64, 0x24, 0x04 }, 4);      /* lea 4(%esp),%esp */
-    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
-    to_done = e_jmp(e, 0);
-    for (unsigned i = 0; i < 3; i++)
-        e_land(e, to_miss[i]);
+    for (unsigned way = 0; way < 2 && ic[way]; way++) {
+        uint32_t to_miss[3];
+        if (pop)
+            e_bytes(e, (uint8_t[]){ 0x0f, 0xb7, 0x0c, 0x24 }, 4);  /* movzwl (%esp),%ecx */
+        else
+            e_rm_to_ecx(e, in, bytes, 1, (uint8_t[]){ 0x0f, 0xb7 }, 2); /* 8E /r -> 0F B7 /1 */
+        emit_seg_ic_compare(x, ic[way], gs ? SEG_FS : (unsigned)s, eip, to_miss);
+        if (gs) {
+            e_load_fs(e, BLK(VB_HOST_SEL + 2 * SEG_FS));
+            e_gs_store_imm16(e, BLK(VB_GS_ALIAS), 0);
+            ic[way]->host_sel_imm2 = e->addr - 2;
+            e_gs_store_imm16(e, BLK(VB_GS_ALIAS_WRAP), 0);
+            ic[way]->host_sel_imm = e->addr - 2;
+        } else {
+            e_u8(e, 0xb9);                                         /* mov $host,%ecx */
+            ic[way]->host_sel_imm = e->addr;
+            e_u32(e, 0);
+            e_bytes(e, (uint8_t[]){ 0x8e, (uint8_t)(0xc1 | s << 3) }, 2); /* mov %ecx,%seg */
+            e_gs_store_imm16(e, BLK(VB_HOST_SEL + 2 * (unsigned)s), 0);
+            ic[way]->host_sel_imm2 = e->addr - 2;
+        }
+        e_gs_store_imm16(e, BLK(VB_GUEST_SEL + 2 * (unsigned)s), 0);
+        ic[way]->guest_sel_imm = e->addr - 2;
+        e_gs_store_imm(e, BLK(VB_SEG_SITE + 4 * (unsigned)s),
+                       (uint32_t)(ic[way] - x->vm->tc.seg_ics) + 1);
+        if (pop)
+            e_bytes(e, (uint8_t[]){ 0x8d, 0x64, 0x24, 0x04 }, 4);  /* lea 4(%esp),%esp */
+        e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+        to_done[way] = e_jmp(e, 0);
+        for (unsigned i = 0; i < 3; i++)
+            e_land(e, to_miss[i]);
+    }
+    if (gs)
+        e_load_fs(e, BLK(VB_HOST_SEL + 2 * SEG_FS));
     e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
     e_exit_emulate(x, eip, site);
-    e_land(e, to_done);
+    for (unsigned way = 0; way < 2; way++)
+        if (to_done[way])
+            e_land(e, to_done[way]);
     return true;
 }
 

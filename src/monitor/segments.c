@@ -305,8 +305,8 @@ void seg_sync_inline(struct vm *vm)
         else
             seg_sysenter(vm);
     }
-    static const unsigned segs[] = { SEG_ES, SEG_DS, SEG_FS };
-    for (unsigned i = 0; i < 3; i++) {
+    static const unsigned segs[] = { SEG_ES, SEG_DS, SEG_FS, SEG_GS };
+    for (unsigned i = 0; i < 4; i++) {
         uint32_t ic = b->seg_site[segs[i]];
         if (ic && ic <= vm->tc.nseg_ics)
             vm->cpu.seg[segs[i]] = vm->tc.seg_ics[ic - 1].cache;

@@ -6,9 +6,11 @@
  * instruction, however often it ran before.  (Popek caches such loads at
  * the instruction; this is what its cache must never get wrong.)
  *
- * Three load sites, each its own function: MOV ES, r16; POP FS; MOV DS, m16.
- * Each loads the selector passed, reads the dword at offset 0 through it and
- * puts back the flat data segment.  Every case runs each site three times.
+ * Four load sites, each its own function: MOV ES, r16; POP FS; MOV DS, m16;
+ * MOV GS, r16.  Each loads the selector passed, reads the dword at offset 0
+ * through it and puts back the flat data segment.  Every case runs each site
+ * three times; then the entry is rewritten between loads, cycling through two
+ * and three bases (Linux's TLS entries alternate between tasks like that).
  * Two VERW sites (register, and memory through CS as Linux has it) run the
  * same way: ZF must follow the entry, and VERW must leave the other flags.
  */
@@ -19,9 +21,11 @@
 uint32_t es_read(uint32_t sel);
 uint32_t fs_read(uint32_t sel);
 uint32_t ds_read(uint32_t sel);
+uint32_t gs_read(uint32_t sel);
 uint32_t verw_reg(uint32_t sel);
 uint32_t verw_mem(uint32_t sel);
 extern char es_site[], es_resume[], fs_site[], fs_resume[], ds_site[], ds_resume[];
+extern char gs_site[], gs_resume[];
 
 __asm__(".text\n"
         "es_read:\n"
@@ -52,6 +56,15 @@ __asm__(".text\n"
         "ds_resume:\n"
         "  movl $0x10, %edx\n"
         "  movw %dx, %ds\n"
+        "  ret\n"
+        "gs_read:\n"
+        "  movl 4(%esp), %eax\n"
+        "gs_site:\n"
+        "  movw %ax, %gs\n"
+        "  movl %gs:0, %eax\n"
+        "gs_resume:\n"
+        "  movl $0x10, %edx\n"
+        "  movw %dx, %gs\n"
         "  ret\n"
         /* OF, SF, AF and CF set, ZF and PF clear, then VERW; returns those flags. */
         "verw_reg:\n"
@@ -101,12 +114,14 @@ static const struct {
     { "mov es", es_read, es_site, es_resume },
     { "pop fs", fs_read, fs_site, fs_resume },
     { "mov ds", ds_read, ds_site, ds_resume },
+    { "mov gs", gs_read, gs_site, gs_resume },
 };
+#define NSITES (sizeof(sites) / sizeof(sites[0]))
 
 /* Three loads of `sel` through every site: the values read, or the fault. */
 static void loads(const char *what, uint32_t sel)
 {
-    for (unsigned s = 0; s < 3; s++) {
+    for (unsigned s = 0; s < NSITES; s++) {
         for (unsigned i = 0; i < 3; i++) {
             trap_expect(sites[s].resume);
             uint32_t v = sites[s].fn(sel);
@@ -162,6 +177,19 @@ void kmain(void)
     loads("lgdt to a copy, base +180", SEL_WIN);
     lgdt((const void *)GDT_ADDR);
     loads("lgdt back, base +100", SEL_WIN);
+
+    /* The entry rewritten before every load, cycling through 2 and 3 bases. */
+    for (unsigned n = 2; n <= 3; n++)
+        for (unsigned s = 0; s < NSITES; s++) {
+            unsigned bad = 0;
+            for (unsigned i = 0; i < 12; i++) {
+                uint32_t k = i % n;
+                gdt_set(SEL_WIN >> 3, SCRATCH_ADDR + 0x40 * k, 0xFFFFF, ACC_DATA32, DESC_G | DESC_DB);
+                if (sites[s].fn(SEL_WIN) != flat[0x10 * k])
+                    bad++;
+            }
+            printf("%s: entry cycling through %u bases, 12 loads: %u wrong\n", sites[s].name, n, bad);
+        }
 
     verws("writable data", SEL_WIN);
     gdt_set(SEL_WIN >> 3, SCRATCH_ADDR, 0xFFFFF, ACC_DATA32 & ~DESC_TYPE_WRITE, DESC_G | DESC_DB);
