@@ -187,6 +187,7 @@ struct ibl_entry {
 #define VB_SYSENTER_EIP 0xcc
 #define VB_IRQ_PENDING 0xd0  /* non-zero while the PIC has an interrupt for the CPU (inline SYSEXIT) */
 #define VB_CR2 0xd4          /* CR2 (MOV from CR2 reads it inline) */
+#define VB_SYS_INLINE 0xd8   /* the last inline SYSENTER (1) or SYSEXIT (2) not yet in vcpu.seg, or 0 */
 #define VB_FXSAVE 0x100      /* guest x87/MMX/SSE state (FXSAVE image) while the monitor runs */
 #define VB_ZF_TABLES 0x300   /* 2 x 256 bytes: AH image with ZF clear / set (inline VERW) */
 
@@ -233,7 +234,8 @@ struct vcpu_block {
     uint32_t sysenter_esp, sysenter_eip;
     uint32_t irq_pending;
     uint32_t cr2;
-    uint8_t pad4[VB_FXSAVE - 0xd8];
+    uint32_t sys_inline;
+    uint8_t pad4[VB_FXSAVE - 0xdc];
     uint8_t fxsave[512] __attribute__((aligned(16)));
     uint8_t zf_table[2][256];
 };

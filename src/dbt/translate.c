@@ -697,15 +697,13 @@ static uint32_t branch_target(const struct dbt_insn *in, uint32_t eip)
     return (uint32_t)t;
 }
 
-/* Record the frames an instruction at `lin` of `len` bytes came from; false
- * if the block would then span more than two pages. */
 /*
  * SYSENTER and SYSEXIT (Linux's system call entry and return), inline.  The
  * CPL switch is a WRPKRU; CS and SS, which both instructions load with fixed
  * flat descriptors derived from IA32_SYSENTER_CS, are only written as
- * selectors into the block (the monitor rebuilds vcpu.seg from them lazily,
- * seg_sync_inline) with the fixed flat host SS and CS alias; the new EIP is
- * looked up in the new CPL's IBL table.  IA32_SYSENTER_CS is built in: a
+ * selectors into the block with the fixed flat host SS and CS alias (the
+ * monitor rebuilds vcpu.seg lazily from SYS_INLINE, seg_sync_inline); the
+ * new EIP is looked up in the new CPL's IBL table.  IA32_SYSENTER_CS is built in: a
  * WRMSR that changes it flushes the translation cache.  The callout stays
  * behind for SYSENTER with any of TF, IOPL, NT, RF, VM, AC, VIF, VIP, ID set
  * (some must be cleared, and the inline path leaves them all alone), and for
@@ -720,7 +718,7 @@ static uint32_t branch_target(const struct dbt_insn *in, uint32_t eip)
  *       mov $PKRU,%eax; mov $0,%ecx; mov $0,%edx; wrpkru; mov %eax,%gs:PKRU
  *       movw $CS,%gs:GUEST_SEL+2*CS; movw $SS,%gs:GUEST_SEL+2*SS
  *       movw $FLAT_RW,%gs:HOST_SEL+2*SS; mov %gs:HOST_SEL+2*SS,%ss
- *       movw $FLAT_RO,%gs:CS_ALIAS
+ *       movw $FLAT_RO,%gs:CS_ALIAS; movl $1 (SYSEXIT: 2),%gs:SYS_INLINE
  *       SYSENTER: movl $0,%gs:VIF; mov %gs:SYSENTER_ESP,%esp; mov %gs:SYSENTER_EIP,%eax
  *       SYSEXIT:  mov %gs:SCRATCH_EDX,%eax
  *       mov %gs:SCRATCH_EDX,%edx
@@ -764,6 +762,7 @@ static bool emit_sysenter_sysexit(struct xlate *x, const struct dbt_insn *in, co
     e_bytes(e, (uint8_t[]){ GS, 0x8e, 0x15 }, 3);                /* mov %gs:HOST_SEL+2*SS,%ss */
     e_u32(e, BLK(VB_HOST_SEL + 2 * SEG_SS));
     e_gs_store_imm16(e, BLK(VB_CS_ALIAS), seg_flat_host_selector(false));
+    e_gs_store_imm(e, BLK(VB_SYS_INLINE), enter ? 1 : 2);
     if (enter) {
         e_gs_store_imm(e, BLK(VB_VIF), 0);
         e_gs_load_reg(e, R_ESP, BLK(VB_SYSENTER_ESP));
@@ -788,6 +787,8 @@ static bool emit_cr2_read(struct xlate *x, const struct dbt_insn *in)
     return true;
 }
 
+/* Record the frames an instruction at `lin` of `len` bytes came from; false
+ * if the block would then span more than two pages. */
 static bool note_pages(struct xlate *x, const struct fetch *ft, uint32_t lin, unsigned len)
 {
     struct tblock *tb = x->tb;

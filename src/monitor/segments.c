@@ -297,14 +297,12 @@ void seg_sysexit(struct vm *vm)
 void seg_sync_inline(struct vm *vm)
 {
     struct vcpu_block *b = vm->cpu.blk;
-    /* An inline SYSENTER or SYSEXIT changed CS (and SS) to what the
-     * instruction loads; nothing else in translated code changes CS. */
-    if (b->guest_sel[SEG_CS] != vm->cpu.seg[SEG_CS].sel) {
-        if (b->guest_sel[SEG_CS] & 3)
-            seg_sysexit(vm);
-        else
-            seg_sysenter(vm);
-    }
+    /* CS and SS as the last inline SYSENTER or SYSEXIT loaded them. */
+    if (b->sys_inline == 1)
+        seg_sysenter(vm);
+    else if (b->sys_inline == 2)
+        seg_sysexit(vm);
+    b->sys_inline = 0;
     static const unsigned segs[] = { SEG_ES, SEG_DS, SEG_FS, SEG_GS };
     for (unsigned i = 0; i < 4; i++) {
         uint32_t ic = b->seg_site[segs[i]];

@@ -39,6 +39,7 @@ _Static_assert(offsetof(struct vcpu_block, sysenter_esp) == VB_SYSENTER_ESP, "VB
 _Static_assert(offsetof(struct vcpu_block, sysenter_eip) == VB_SYSENTER_EIP, "VB_SYSENTER_EIP");
 _Static_assert(offsetof(struct vcpu_block, irq_pending) == VB_IRQ_PENDING, "VB_IRQ_PENDING");
 _Static_assert(offsetof(struct vcpu_block, cr2) == VB_CR2, "VB_CR2");
+_Static_assert(offsetof(struct vcpu_block, sys_inline) == VB_SYS_INLINE, "VB_SYS_INLINE");
 _Static_assert(offsetof(struct vcpu_block, seg_site) == VB_SEG_SITE, "VB_SEG_SITE");
 _Static_assert(offsetof(struct vcpu_block, flat_sel) == VB_FLAT_SEL, "VB_FLAT_SEL");
 _Static_assert(offsetof(struct vcpu_block, zf_table) == VB_ZF_TABLES, "VB_ZF_TABLES");
