@@ -103,51 +103,41 @@ static TEST_FN uint32_t user_loop(uint32_t n)
     return acc;
 }
 
-/* SYSENTER, then a read of the supervisor page right after SYSEXIT. */
+/* In ring 3: BEFORE, then SYSENTER with EAX = acc and EBX = arg, whose SYSEXIT
+ * comes back (ESP = ECX, EIP = EDX) to LABEL, where AFTER runs. */
+#define SYSENTER_ASM(before, label, after)                                      \
+    __asm__ volatile(before "movl %%esp, %%ecx\n\tmovl $" label ", %%edx\n\t"   \
+                     "sysenter\n" label ": " after                              \
+                     : "+a"(acc) : "b"(arg) : "ecx", "edx", "esi", "memory", "cc")
+
+/* A read of the supervisor page right after SYSEXIT. */
 static TEST_FN uint32_t user_then_sup(uint32_t arg)
 {
     uint32_t acc = 0;
-    __asm__ volatile("movl %%esp, %%ecx\n\t"
-                     "movl $sup_after, %%edx\n\t"
-                     "sysenter\n"
-                     "sup_after: movl 0x00400000, %%esi\n"
-                     "sup_resume:"
-                     : "+a"(acc) : "b"(arg) : "ecx", "edx", "esi", "memory", "cc");
+    SYSENTER_ASM("", "sup_after", "movl 0x00400000, %%esi\nsup_resume:");
     return acc;
 }
 
 static TEST_FN uint32_t user_once(uint32_t arg)
 {
     uint32_t acc = 0;
-    __asm__ volatile("movl %%esp, %%ecx\n\t"
-                     "movl $1f, %%edx\n\t"
-                     "sysenter\n"
-                     "1: movl %%cs, %%ecx\n\tmovl %%ecx, u_cs\n\t"
-                     "movl %%ss, %%ecx\n\tmovl %%ecx, u_ss"
-                     : "+a"(acc) : "b"(arg) : "ecx", "edx", "esi", "memory", "cc");
+    SYSENTER_ASM("", "once_back",
+                 "movl %%cs, %%ecx\n\tmovl %%ecx, u_cs\n\tmovl %%ss, %%ecx\n\tmovl %%ecx, u_ss");
     return acc;
 }
 
 static TEST_FN uint32_t user_ac(uint32_t arg)
 {
     uint32_t acc = 0;
-    __asm__ volatile("pushfl\n\torl $0x40000, (%%esp)\n\tpopfl\n\t"
-                     "movl %%esp, %%ecx\n\t"
-                     "movl $1f, %%edx\n\t"
-                     "sysenter\n"
-                     "1: pushfl\n\tandl $~0x40000, (%%esp)\n\tpopfl"
-                     : "+a"(acc) : "b"(arg) : "ecx", "edx", "esi", "memory", "cc");
+    SYSENTER_ASM("pushfl\n\torl $0x40000, (%%esp)\n\tpopfl\n\t", "ac_back",
+                 "pushfl\n\tandl $~0x40000, (%%esp)\n\tpopfl");
     return acc;
 }
 
 static TEST_FN uint32_t user_irq_once(uint32_t arg)
 {
     uint32_t acc = 0;
-    __asm__ volatile("movl %%esp, %%ecx\n\t"
-                     "movl $irq_target, %%edx\n\t"
-                     "sysenter\n"
-                     "irq_target: nop"
-                     : "+a"(acc) : "b"(arg) : "ecx", "edx", "esi", "memory", "cc");
+    SYSENTER_ASM("", "irq_target", "nop");
     return acc;
 }
 
