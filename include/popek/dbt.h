@@ -218,6 +218,8 @@ struct seg_ic {
     struct seg_cache cache;  /* the guest segment cache after the load */
     uint32_t zf_table;       /* VERW instead of a load: disp32 of the ZF table read */
     struct seg_ic *other;    /* the second way of a two-way cache (GS), or NULL */
+    uint32_t iret_neg_cur[3]; /* IRET: lea -sel / -dword(%ecx) on CS and vcpu_block.cs_desc */
+    uint32_t iret_vflags_key[2]; /* IRET: lea -vflags / -(vflags >> 16) */
     bool victim_other;       /* the next miss patches `other` */
 };
 #define TC_CALLOUT_SITES 4096

@@ -185,11 +185,15 @@ struct ibl_entry {
 #define VB_FLAT_SEL 0xc4     /* host selector: read-only data, base 0, up to mon_base (GDT reads) */
 #define VB_SYSENTER_ESP 0xc8 /* IA32_SYSENTER_ESP and _EIP (inline SYSENTER reads them) */
 #define VB_SYSENTER_EIP 0xcc
-#define VB_IRQ_PENDING 0xd0  /* non-zero while the PIC has an interrupt for the CPU (inline SYSEXIT) */
+#define VB_IRQ_PENDING 0xd0  /* 256 while the PIC has an interrupt for the CPU, else 0 (inline SYSEXIT, IRET) */
 #define VB_CR2 0xd4          /* CR2 (MOV from CR2 reads it inline) */
 #define VB_SYS_INLINE 0xd8   /* the last inline SYSENTER (1) or SYSEXIT (2) not yet in vcpu.seg, or 0 */
+#define VB_CS_DESC 0xdc      /* 2 x u32: the descriptor CS was loaded from, A bit set (inline IRET) */
+#define VB_PF_RETRY 0xe4     /* non-zero: an IRET back to the last #PF maps CR2's page (emulate.c) */
 #define VB_FXSAVE 0x100      /* guest x87/MMX/SSE state (FXSAVE image) while the monitor runs */
 #define VB_ZF_TABLES 0x300   /* 2 x 256 bytes: AH image with ZF clear / set (inline VERW) */
+#define VB_IRET_FLAGS 0x500  /* 2 x 256 bytes, by IRQ_PENDING: non-zero for EFLAGS bits 8-15 an
+                              * inline IRET leaves to the monitor */
 
 #define VB_SCRATCH_EAX (VB_SCRATCH + 0)
 #define VB_SCRATCH_ECX (VB_SCRATCH + 4)
@@ -235,9 +239,12 @@ struct vcpu_block {
     uint32_t irq_pending;
     uint32_t cr2;
     uint32_t sys_inline;
-    uint8_t pad4[VB_FXSAVE - 0xdc];
+    uint32_t cs_desc[2];
+    uint32_t pf_retry;
+    uint8_t pad4[VB_FXSAVE - 0xe8];
     uint8_t fxsave[512] __attribute__((aligned(16)));
     uint8_t zf_table[2][256];
+    uint8_t iret_flags[2][256];
 };
 
 /* A segment register's hidden part, as loaded (SDM 3.4.3). */

@@ -97,9 +97,9 @@ struct vm {
     bool smc_step;                   /* single-stepping out of a block that wrote its own code */
     bool reloc_step;                 /* single-stepping one access through temporary segments */
     bool mmio_pending;               /* the instruction at EIP touches MMIO: emulate it */
-    /* The last #PF delivered: an IRET back to its instruction maps CR2's
-     * page if the handler made it valid (saves the fault on the retry). */
-    bool pf_retry;
+    /* The last #PF delivered (while vcpu_block.pf_retry): an IRET back to
+     * its instruction maps CR2's page if the handler made it valid (saves
+     * the fault on the retry). */
     uint32_t pf_retry_eip, pf_retry_cs_base, pf_retry_lin;
     uint16_t reloc_saved_fs;         /* FS before the relocated step */
     uint32_t wp0_step_page;          /* mapped writable for one step (CR0.WP=0), or 0 */
@@ -174,6 +174,11 @@ void seg_cache_from_desc(struct seg_cache *sc, uint16_t sel, uint64_t desc);
 bool seg_set_accessed(struct vm *vm, uint16_t sel, uint64_t *desc);
 /* Load CS for a far transfer to `sel` (descriptor already checked). */
 void seg_load_cs(struct vm *vm, uint16_t sel, uint64_t desc, unsigned cpl);
+/* The 8-byte descriptor of a flat 4 GiB segment (code: readable, data:
+ * writable; accessed), and recording the one CS was loaded from
+ * (vcpu_block.cs_desc, which inline IRET compares with the GDT entry). */
+uint64_t seg_flat_desc(bool code, unsigned dpl);
+void seg_set_cs_desc(struct vm *vm, uint64_t desc);
 void seg_refresh_host(struct vm *vm, unsigned seg);
 uint16_t seg_temp_selector(struct vm *vm, unsigned host_seg, uint32_t base, bool writable);
 /* The host selector of every flat 4 GiB data segment (or CS alias). */
@@ -204,6 +209,7 @@ struct callout_site *tcache_callout_site(struct vm *vm, uint32_t index);
 struct seg_ic *tcache_add_seg_ic(struct vm *vm);
 void tcache_seg_ic_patch(struct vm *vm, struct seg_ic *ic, unsigned seg);
 void tcache_verw_ic_patch(struct vm *vm, struct seg_ic *ic, uint16_t sel, bool zf);
+void tcache_iret_ic_patch(struct vm *vm, struct seg_ic *ic);
 void tcache_seg_ic_reset(struct vm *vm);
 /* Bring vcpu.seg up to date with the segment loads translated code did
  * inline (vcpu_block.seg_site): before C looks at the guest's segments. */

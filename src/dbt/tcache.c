@@ -234,6 +234,34 @@ void tcache_verw_ic_patch(struct vm *vm, struct seg_ic *ic, uint16_t sel, bool z
     patch_u32(ic->neg_sel, -(uint32_t)sel);
 }
 
+/* After the emulator ran an IRET through the site's callout: if it stayed
+ * at CPL 0 in a flat-limit CS loaded from the GDT entry it names, with no
+ * virtual EFLAGS bit but ID, make the inline code repeat it while
+ * CS, its GDT entry, cs_desc and those bits are unchanged. */
+void tcache_iret_ic_patch(struct vm *vm, struct seg_ic *ic)
+{
+    const struct vcpu *c = &vm->cpu;
+    const struct seg_cache *cs = &c->seg[SEG_CS];
+    patch_u32(ic->neg_sel, (uint32_t)-0x10000);
+    uint32_t vflags = c->blk->vflags;
+    if ((cs->sel & 3) || cs->limit != 0xffffffffu || (vflags & ~EFLAGS_ID) ||
+        !seg_ic_entry(vm, ic, cs->sel))
+        return;
+    uint32_t desc[2];
+    memcpy(&desc[0], (void *)(uintptr_t)ic->neg_desc[0], 4);
+    memcpy(&desc[1], (void *)(uintptr_t)ic->neg_desc[1], 4);
+    if (-desc[0] != c->blk->cs_desc[0] || -desc[1] != c->blk->cs_desc[1]) {
+        patch_u32(ic->neg_sel, (uint32_t)-0x10000);
+        return;
+    }
+    patch_u32(ic->iret_neg_cur[0], -(uint32_t)cs->sel);
+    patch_u32(ic->iret_neg_cur[1], desc[0]);
+    patch_u32(ic->iret_neg_cur[2], desc[1]);
+    patch_u32(ic->iret_vflags_key[0], -vflags);
+    patch_u32(ic->iret_vflags_key[1], -(vflags >> 16));
+    patch_u32(ic->neg_sel, -(uint32_t)cs->sel);
+}
+
 /* The GDT moved or host selectors were reassigned: every inline segment
  * load goes back to the monitor until it is patched again. */
 void tcache_seg_ic_reset(struct vm *vm)

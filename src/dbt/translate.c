@@ -142,6 +142,30 @@ static void e_land(struct emit *e, uint32_t slot)
     memcpy((void *)(uintptr_t)slot, &rel, 4);
 }
 
+/* jecxz over a jmp whose rel32 (returned) the caller lands on its miss path. */
+static uint32_t e_jmp_unless_ecx_zero(struct emit *e)
+{
+    e_bytes(e, (uint8_t[]){ 0xe3, 5 }, 2);                       /* jecxz +5 */
+    return e_jmp(e, 0);
+}
+
+/* mov %gs:off,%ecx and a jmp (its rel32 returned) unless that is 0. */
+static uint32_t e_jmp_unless_zero(struct emit *e, uint32_t off)
+{
+    e_gs_load_reg(e, R_ECX, BLK(off));
+    return e_jmp_unless_ecx_zero(e);
+}
+
+/* lea imm32(%ecx),%ecx; returns the address of imm32 (a negated key:
+ * %ecx becomes 0 on a match). */
+static uint32_t e_lea_ecx(struct emit *e, uint32_t imm)
+{
+    e_bytes(e, (uint8_t[]){ 0x8d, 0x89 }, 2);
+    uint32_t at = e->addr;
+    e_u32(e, imm);
+    return at;
+}
+
 /* Leave for the monitor to emulate the instruction at eip (callout site
  * `site`, 0 if none). */
 static void e_exit_emulate(struct xlate *x, uint32_t eip, uint32_t site)
@@ -376,14 +400,12 @@ static void emit_seg_ic_compare(struct xlate *x, struct seg_ic *ic, unsigned s, 
     static const uint8_t prefix[SEG_COUNT] = { [SEG_ES] = 0x26, [SEG_DS] = 0x3e, [SEG_FS] = 0x64 };
     struct emit *e = &x->e;
     for (unsigned i = 0; i < 3; i++) {
-        e_bytes(e, (uint8_t[]){ 0x8d, 0x89 }, 2);                  /* lea imm32(%ecx),%ecx */
+        uint32_t key = e_lea_ecx(e, i == 0 ? (uint32_t)-0x10000 : 0);
         if (i == 0)
-            ic->neg_sel = e->addr;
+            ic->neg_sel = key;
         else
-            ic->neg_desc[i - 1] = e->addr;
-        e_u32(e, i == 0 ? (uint32_t)-0x10000 : 0);
-        e_bytes(e, (uint8_t[]){ 0xe3, 5 }, 2);                     /* jecxz +5 */
-        to_miss[i] = e_jmp(e, 0);
+            ic->neg_desc[i - 1] = key;
+        to_miss[i] = e_jmp_unless_ecx_zero(e);
         if (i == 0) {
             e_bytes(e, (uint8_t[]){ GS, 0x8e, (uint8_t)(s << 3 | 5) }, 3); /* mov %gs:flat,%seg */
             e_u32(e, BLK(VB_FLAT_SEL));
@@ -719,6 +741,7 @@ static uint32_t branch_target(const struct dbt_insn *in, uint32_t eip)
  *       movw $CS,%gs:GUEST_SEL+2*CS; movw $SS,%gs:GUEST_SEL+2*SS
  *       movw $FLAT_RW,%gs:HOST_SEL+2*SS; mov %gs:HOST_SEL+2*SS,%ss
  *       movw $FLAT_RO,%gs:CS_ALIAS; movl $1 (SYSEXIT: 2),%gs:SYS_INLINE
+ *       movl $DESC_LO,%gs:CS_DESC; movl $DESC_HI,%gs:CS_DESC+4
  *       SYSENTER: movl $0,%gs:VIF; mov %gs:SYSENTER_ESP,%esp; mov %gs:SYSENTER_EIP,%eax
  *       SYSEXIT:  mov %gs:SCRATCH_EDX,%eax
  *       mov %gs:SCRATCH_EDX,%edx
@@ -737,13 +760,7 @@ static bool emit_sysenter_sysexit(struct xlate *x, const struct dbt_insn *in, co
     uint16_t new_cs = (uint16_t)(enter ? cs : (cs + 16) | 3);
 
     e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
-    e_gs_load_reg(e, R_ECX, BLK(enter ? VB_VFLAGS : VB_IRQ_PENDING));
-    e_bytes(e, (uint8_t[]){ 0xe3, 0 }, 2);                       /* jecxz 1f */
-    uint8_t *rel8 = e->p - 1;
-    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
-    e_exit_emulate(x, eip, tcache_add_callout_site(x->vm, x->tb, in, bytes));
-    *rel8 = (uint8_t)(e->p - (rel8 + 1));
-    /* 1: */
+    uint32_t to_slow = e_jmp_unless_zero(e, enter ? VB_VFLAGS : VB_IRQ_PENDING);
     if (!enter)
         e_gs_load_reg(e, R_ESP, BLK(VB_SCRATCH_ECX));
     e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
@@ -763,6 +780,9 @@ static bool emit_sysenter_sysexit(struct xlate *x, const struct dbt_insn *in, co
     e_u32(e, BLK(VB_HOST_SEL + 2 * SEG_SS));
     e_gs_store_imm16(e, BLK(VB_CS_ALIAS), seg_flat_host_selector(false));
     e_gs_store_imm(e, BLK(VB_SYS_INLINE), enter ? 1 : 2);
+    uint64_t desc = seg_flat_desc(true, cpl);
+    e_gs_store_imm(e, BLK(VB_CS_DESC), (uint32_t)desc);
+    e_gs_store_imm(e, BLK(VB_CS_DESC + 4), (uint32_t)(desc >> 32));
     if (enter) {
         e_gs_store_imm(e, BLK(VB_VIF), 0);
         e_gs_load_reg(e, R_ESP, BLK(VB_SYSENTER_ESP));
@@ -772,6 +792,101 @@ static bool emit_sysenter_sysexit(struct xlate *x, const struct dbt_insn *in, co
     }
     e_gs_load_reg(e, R_EDX, BLK(VB_SCRATCH_EDX));
     emit_ibl_in(x, 0, ibl_table(cpl));
+    e_land(e, to_slow);
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_exit_emulate(x, eip, tcache_add_callout_site(x->vm, x->tb, in, bytes));
+    return true;
+}
+
+/*
+ * IRET at CPL 0 back to CPL 0 through the same CS (kernel-mode interrupt
+ * returns; Linux's sync_core, thousands of times while it patches its own
+ * text at boot), inline behind an inline cache (struct seg_ic) on the popped
+ * selector and its GDT entry, which must also be the descriptor CS was
+ * loaded from (vcpu_block.cs_desc): then nothing about CS changes.  The
+ * popped EFLAGS may differ from the current ones in the arithmetic flags,
+ * DF and IF only (VIF, then POPF of the image: the host ignores IF there);
+ * its other bits must be the current ones, which the cache holds too, and
+ * may only be ID (Linux keeps it set; the host takes it from the POPF, but
+ * would take AC too and check alignment).  Anything else, IF set while
+ * an interrupt is pending (it would be taken right after IRET) or an IRET
+ * back to the last #PF (the monitor maps the page it retries), goes to the
+ * callout, which patches the cache.
+ *       mov %ecx,%gs:SCRATCH_ECX
+ *       mov %gs:VFLAGS,%ecx; lea -VFLAGS(%ecx),%ecx; jecxz; jmp slow
+ *       mov %gs:PF_RETRY,%ecx; jecxz; jmp slow
+ *       movzwl %gs:GUEST_SEL+2*CS,%ecx; lea -SEL(%ecx),%ecx; jecxz; jmp slow
+ *       mov %gs:CS_DESC,%ecx; lea -LO(%ecx),%ecx; jecxz; jmp slow (and HI)
+ *       movzwl 10(%esp),%ecx; lea -VFLAGS>>16(%ecx),%ecx; jecxz; jmp slow   may fault
+ *       mov %eax,%gs:SCRATCH_EAX; movzbl 9(%esp),%eax; mov %gs:IRQ_PENDING,%ecx
+ *       movzbl %gs:IRET_FLAGS(%ecx,%eax),%ecx; mov %gs:SCRATCH_EAX,%eax
+ *       jecxz; jmp slow
+ *       movzwl 4(%esp),%ecx; <selector and GDT entry compares through FS: slow_fs>
+ *       mov %gs:HOST_SEL_FS,%fs
+ *       mov %eax,%gs:SCRATCH_EAX; mov (%esp),%eax      may fault
+ *       mov 8(%esp),%ecx; and $IF,%ecx; mov %ecx,%gs:VIF
+ *       lea 8(%esp),%esp; popf
+ *       <IBL lookup of %eax>
+ * slow_fs: mov %gs:HOST_SEL_FS,%fs
+ * slow: mov %gs:SCRATCH_ECX,%ecx; <callout>
+ */
+static bool emit_iret(struct xlate *x, const struct dbt_insn *in, const uint8_t *bytes,
+                      uint32_t eip)
+{
+    struct emit *e = &x->e;
+    if (x->tb->cpl != 0 || in->zi.mnemonic != ZYDIS_MNEMONIC_IRETD)
+        return false;
+    struct seg_ic *ic;
+    uint32_t site = new_seg_ic(x, in, bytes, &ic);
+    if (!site)
+        return false;
+    uint32_t to_slow[8], to_slow_fs[3];
+    unsigned n = 0;
+
+    e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_gs_load_reg(e, R_ECX, BLK(VB_VFLAGS));
+    ic->iret_vflags_key[0] = e_lea_ecx(e, 0);
+    to_slow[n++] = e_jmp_unless_ecx_zero(e);
+    to_slow[n++] = e_jmp_unless_zero(e, VB_PF_RETRY);
+    e_bytes(e, (uint8_t[]){ GS, 0x0f, 0xb7, 0x0d }, 4);         /* movzwl %gs:CS,%ecx */
+    e_u32(e, BLK(VB_GUEST_SEL + 2 * SEG_CS));
+    ic->iret_neg_cur[0] = e_lea_ecx(e, (uint32_t)-0x10000);
+    to_slow[n++] = e_jmp_unless_ecx_zero(e);
+    for (unsigned i = 0; i < 2; i++) {
+        e_gs_load_reg(e, R_ECX, BLK(VB_CS_DESC + 4 * i));
+        ic->iret_neg_cur[1 + i] = e_lea_ecx(e, 0);
+        to_slow[n++] = e_jmp_unless_ecx_zero(e);
+    }
+    add_map(x, eip, TB_RESTORE_ECX);
+    e_bytes(e, (uint8_t[]){ 0x0f, 0xb7, 0x4c, 0x24, 10 }, 5);   /* movzwl 10(%esp),%ecx */
+    ic->iret_vflags_key[1] = e_lea_ecx(e, 0);
+    to_slow[n++] = e_jmp_unless_ecx_zero(e);
+    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    e_bytes(e, (uint8_t[]){ 0x0f, 0xb6, 0x44, 0x24, 9 }, 5);    /* movzbl 9(%esp),%eax */
+    e_gs_load_reg(e, R_ECX, BLK(VB_IRQ_PENDING));
+    e_bytes(e, (uint8_t[]){ GS, 0x0f, 0xb6, 0x8c, 0x01 }, 5);   /* movzbl off(%ecx,%eax),%ecx */
+    e_u32(e, BLK(VB_IRET_FLAGS));
+    e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    to_slow[n++] = e_jmp_unless_ecx_zero(e);
+    e_bytes(e, (uint8_t[]){ 0x0f, 0xb7, 0x4c, 0x24, 4 }, 5);    /* movzwl 4(%esp),%ecx */
+    emit_seg_ic_compare(x, ic, SEG_FS, eip, to_slow_fs);
+    e_load_fs(e, BLK(VB_HOST_SEL + 2 * SEG_FS));
+    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    add_map(x, eip, TB_RESTORE_EAX | TB_RESTORE_ECX);
+    e_bytes(e, (uint8_t[]){ 0x8b, 0x04, 0x24 }, 3);             /* mov (%esp),%eax */
+    e_bytes(e, (uint8_t[]){ 0x8b, 0x4c, 0x24, 8 }, 4);          /* mov 8(%esp),%ecx */
+    e_bytes(e, (uint8_t[]){ 0x81, 0xe1 }, 2);                   /* and $IF,%ecx */
+    e_u32(e, EFLAGS_IF);
+    e_gs_store_reg(e, R_ECX, BLK(VB_VIF));
+    e_bytes(e, (uint8_t[]){ 0x8d, 0x64, 0x24, 8, 0x9d }, 5);    /* lea 8(%esp),%esp; popf */
+    emit_ibl_in(x, 0, ibl_table(0));
+    for (unsigned i = 0; i < 3; i++)
+        e_land(e, to_slow_fs[i]);
+    e_load_fs(e, BLK(VB_HOST_SEL + 2 * SEG_FS));
+    for (unsigned i = 0; i < n; i++)
+        e_land(e, to_slow[i]);
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_exit_emulate(x, eip, site);
     return true;
 }
 
@@ -946,7 +1061,8 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
             if (in.kind == CO_CONTROL && poll_before < 0 && emit_cr2_read(&x, &in))
                 break;
             vm->tc.stats.callouts[in.kind]++;
-            if (!(in.kind == CO_SYSCALL && emit_sysenter_sysexit(&x, &in, bytes, cur)))
+            if (!(in.kind == CO_SYSCALL && emit_sysenter_sysexit(&x, &in, bytes, cur)) &&
+                !(in.kind == CO_INTERRUPT && poll_before < 0 && emit_iret(&x, &in, bytes, cur)))
                 emit_callout(&x, cur, &in, bytes);
             ended = true;
             break;

@@ -848,7 +848,7 @@ static void pf_retry_map(struct vm *vm, uint32_t eip)
 {
     const struct vcpu *c = &vm->cpu;
     uint32_t lin = vm->pf_retry_lin & PAGE_MASK;
-    vm->pf_retry = false;
+    c->blk->pf_retry = 0;
     if (!(c->cr0 & CR0_PG) || eip != vm->pf_retry_eip ||
         c->seg[SEG_CS].base != vm->pf_retry_cs_base || lin < PAGE_SIZE || lin >= vm->mon_base ||
         shadow_is_mapped(&vm->shadow, lin))
@@ -889,7 +889,7 @@ static bool emu_iret(struct emu *e)
     load_eflags(vm, fl, size, e->cpl);
     seg_load_cs(vm, (uint16_t)cs, desc, rpl);
     e->next = size == 2 ? eip & 0xffff : eip;
-    if (vm->pf_retry)
+    if (vm->cpu.blk->pf_retry)
         pf_retry_map(vm, e->next);
     return true;
 undo:
@@ -1206,6 +1206,8 @@ bool emulate_insn(struct vm *vm, const struct callout_site *site, struct fault *
         break;
     case CO_INTERRUPT:
         ok = emu_interrupt(&e);
+        if (ok && site && site->ic)
+            tcache_iret_ic_patch(vm, site->ic);
         break;
     case CO_SYSCALL:
         ok = emu_syscall(&e);

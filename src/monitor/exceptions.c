@@ -171,7 +171,7 @@ void deliver_fault(struct vm *vm, const struct fault *exc)
     if (exc->vector == EXC_PF) {
         vm_log(vm, LOG_INT, "int: #PF cr2 %08x err %x at eip %08x\n", vm->cpu.blk->cr2, exc->error,
                vm->cpu.eip);
-        vm->pf_retry = true;
+        vm->cpu.blk->pf_retry = 1;
         vm->pf_retry_eip = vm->cpu.eip;
         vm->pf_retry_cs_base = vm->cpu.seg[SEG_CS].base;
         vm->pf_retry_lin = vm->cpu.blk->cr2;

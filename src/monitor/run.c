@@ -101,7 +101,7 @@ static void interrupts(struct vm *vm)
     }
     if (pending && c->blk->vif && c->irq_shadow)
         poll_arm(vm, MON_POLL_EXIT, true); /* deliver after the next instruction or so */
-    c->blk->irq_pending = pending;
+    c->blk->irq_pending = pending ? 256 : 0;
     if (pending != vm->poll_irq_armed) {
         poll_arm(vm, MON_POLL_IRQ, pending);
         vm->poll_irq_armed = pending;

@@ -325,6 +325,11 @@ void seg_cache_from_desc(struct seg_cache *sc, uint16_t sel, uint64_t desc)
     sc->valid = true;
 }
 
+uint64_t seg_flat_desc(bool code, unsigned dpl)
+{
+    return 0x00cf90000000ffffull | (uint64_t)(dpl << 13 | (code ? 0xb : 0x3) << 8) << 32;
+}
+
 void seg_load_flat(struct vm *vm, unsigned seg, uint16_t sel, bool code)
 {
     struct seg_cache *sc = &vm->cpu.seg[seg];
@@ -335,6 +340,8 @@ void seg_load_flat(struct vm *vm, unsigned seg, uint16_t sel, bool code)
                (code ? SEG_TYPE_CODE | SEG_TYPE_READABLE : SEG_TYPE_WRITABLE) |
                ((sel & 3) << 5);
     sc->valid = true;
+    if (seg == SEG_CS)
+        seg_set_cs_desc(vm, seg_flat_desc(true, sel & 3));
     seg_refresh_host(vm, seg);
 }
 
@@ -373,9 +380,17 @@ bool seg_set_accessed(struct vm *vm, uint16_t sel, uint64_t *desc)
     return vm_write_linear(vm, base + (sel & ~7u) + 5, &b, 1);
 }
 
+void seg_set_cs_desc(struct vm *vm, uint64_t desc)
+{
+    desc |= 1ull << 40; /* what the GDT holds once the load set A */
+    vm->cpu.blk->cs_desc[0] = (uint32_t)desc;
+    vm->cpu.blk->cs_desc[1] = (uint32_t)(desc >> 32);
+}
+
 void seg_load_cs(struct vm *vm, uint16_t sel, uint64_t desc, unsigned cpl)
 {
     struct seg_cache *sc = &vm->cpu.seg[SEG_CS];
+    seg_set_cs_desc(vm, desc);
     seg_cache_from_desc(sc, (uint16_t)((sel & ~3u) | cpl), desc);
     seg_refresh_host(vm, SEG_CS);
 }

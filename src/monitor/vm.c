@@ -40,6 +40,9 @@ _Static_assert(offsetof(struct vcpu_block, sysenter_eip) == VB_SYSENTER_EIP, "VB
 _Static_assert(offsetof(struct vcpu_block, irq_pending) == VB_IRQ_PENDING, "VB_IRQ_PENDING");
 _Static_assert(offsetof(struct vcpu_block, cr2) == VB_CR2, "VB_CR2");
 _Static_assert(offsetof(struct vcpu_block, sys_inline) == VB_SYS_INLINE, "VB_SYS_INLINE");
+_Static_assert(offsetof(struct vcpu_block, cs_desc) == VB_CS_DESC, "VB_CS_DESC");
+_Static_assert(offsetof(struct vcpu_block, pf_retry) == VB_PF_RETRY, "VB_PF_RETRY");
+_Static_assert(offsetof(struct vcpu_block, iret_flags) == VB_IRET_FLAGS, "VB_IRET_FLAGS");
 _Static_assert(offsetof(struct vcpu_block, seg_site) == VB_SEG_SITE, "VB_SEG_SITE");
 _Static_assert(offsetof(struct vcpu_block, flat_sel) == VB_FLAT_SEL, "VB_FLAT_SEL");
 _Static_assert(offsetof(struct vcpu_block, zf_table) == VB_ZF_TABLES, "VB_ZF_TABLES");
@@ -232,6 +235,10 @@ static int monitor_region_init(struct vm *vm)
     for (unsigned ah = 0; ah < 256; ah++) {
         b->zf_table[0][ah] = (uint8_t)(ah & ~EFLAGS_ZF);
         b->zf_table[1][ah] = (uint8_t)(ah | EFLAGS_ZF);
+        /* Of EFLAGS bits 8-15 an inline IRET takes IF, DF and OF only, and
+         * not IF while an interrupt is pending (it would be taken at once). */
+        b->iret_flags[0][ah] = (ah << 8) & ~(uint32_t)(EFLAGS_IF | EFLAGS_DF | EFLAGS_OF) ? 1 : 0;
+        b->iret_flags[1][ah] = (ah << 8) & ~(uint32_t)(EFLAGS_DF | EFLAGS_OF) ? 1 : 0;
     }
     return 0;
 }
