@@ -132,9 +132,11 @@ int shadow_init(struct shadow *sh, const struct guest_ram *ram);
 void shadow_destroy(struct shadow *sh);
 bool shadow_is_mapped(const struct shadow *sh, uint32_t linear);
 /* Map guest frame gpa at linear: read-only if !writable or gpa holds code;
- * supervisor pages get the supervisor protection key. */
+ * supervisor pages get the supervisor protection key.  With `populate` the
+ * host page-table entry is made too (for a page about to be accessed: that
+ * saves the host a fault on the first touch). */
 int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32_t gpa,
-               bool writable, bool user, bool global, bool large);
+               bool writable, bool user, bool global, bool large, bool populate);
 /* All of the guest 4 MiB page containing `linear` (backed by RAM from the
  * frame of `gpa`): -EFAULT if it is not all RAM or would reach `limit`. */
 int shadow_map_large(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32_t gpa,

@@ -106,7 +106,7 @@ static void clear_nonglobal(struct shadow *sh)
 }
 
 int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32_t gpa,
-               bool writable, bool user, bool global, bool large)
+               bool writable, bool user, bool global, bool large, bool populate)
 {
     linear &= PAGE_MASK;
     gpa &= PAGE_MASK;
@@ -116,8 +116,8 @@ int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32
     if (bit(sh->mapped, pn))
         rmap_remove(sh, pn);
     int prot = PROT_READ | (writable && !guest_ram_is_code(ram, gpa) ? PROT_WRITE : 0);
-    void *p = mmap((void *)(uintptr_t)linear, PAGE_SIZE, prot, MAP_SHARED | MAP_FIXED,
-                   ram->memfd, gpa);
+    void *p = mmap((void *)(uintptr_t)linear, PAGE_SIZE, prot,
+                   MAP_SHARED | MAP_FIXED | (populate ? MAP_POPULATE : 0), ram->memfd, gpa);
     if (p == MAP_FAILED)
         return -errno;
     sh->maps++;
@@ -147,11 +147,11 @@ int shadow_map_large(struct shadow *sh, struct guest_ram *ram, uint32_t linear, 
      * (its frame stopped holding translated code, say, as kernel text
      * patching does): map that page alone rather than the region again,
      * which would repeat the read-only protection of every code frame in it. */
-    if (sh->large_region[base >> 22])
-        return shadow_map(sh, ram, linear, gpa, writable, user, global, true);
     if (base < PAGE_SIZE || base + (uint64_t)size > sh->limit ||
         !guest_ram_contains(ram, gbase, size))
         return -EFAULT;
+    if (sh->large_region[base >> 22])
+        return shadow_map(sh, ram, linear, gpa, writable, user, global, true, true);
     int prot = PROT_READ | (writable ? PROT_WRITE : 0);
     void *p = mmap((void *)(uintptr_t)base, size, prot, MAP_SHARED | MAP_FIXED, ram->memfd, gbase);
     if (p == MAP_FAILED)
@@ -362,7 +362,7 @@ void shadow_switch(struct shadow *sh, struct guest_ram *ram, const struct paging
         uint8_t attr;
         if (bit(sh->mapped, pn) || pn * PAGE_SIZE >= sh->limit || !probe(ram, m, pn, &w, &attr) ||
             shadow_map(sh, ram, pn * PAGE_SIZE, w.gpa, attr & SHADOW_W, attr & SHADOW_U, w.global,
-                       false) < 0)
+                       false, false) < 0)
             continue;
         sh->restored++;
     }

@@ -860,7 +860,7 @@ static void pf_retry_map(struct vm *vm, uint32_t eip)
         w.large || !guest_ram_contains(&vm->ram, w.gpa & PAGE_MASK, PAGE_SIZE))
         return;
     shadow_map(&vm->shadow, &vm->ram, lin, w.gpa & PAGE_MASK, w.writable && w.dirty, w.user,
-               w.global, false);
+               w.global, false, true);
 }
 
 static bool emu_iret(struct emu *e)
