@@ -321,9 +321,10 @@ Test(classify, system)
     EXPECT_TABLE(t);
 }
 
-/* CLI, STI and POPFD are inline against the virtual IF at CPL 0 and emulated
- * elsewhere (IOPL and VIF rules); PUSHFD is inline everywhere (it only reads
- * the virtual bits); the 16-bit PUSHF/POPF are always emulated. */
+/* CLI and STI are inline against the virtual IF at CPL 0 and emulated
+ * elsewhere (IOPL and VIF rules); PUSHFD and POPFD are inline everywhere
+ * (POPFD's translation follows the CPL); the 16-bit PUSHF/POPF are always
+ * emulated. */
 Test(classify, flags)
 {
     static const struct {
@@ -340,7 +341,8 @@ Test(classify, flags)
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         expect_class(t[i].hex, 0, t[i].cpl0, CO_FLAGS);
         for (unsigned cpl = 1; cpl <= 3; cpl++)
-            expect_class(t[i].hex, cpl, t[i].cpl0 == DBT_PUSHF ? DBT_PUSHF : DBT_CALLOUT,
+            expect_class(t[i].hex, cpl,
+                         t[i].cpl0 == DBT_PUSHF || t[i].cpl0 == DBT_POPF ? t[i].cpl0 : DBT_CALLOUT,
                          CO_FLAGS);
     }
 }
@@ -783,12 +785,12 @@ static bool needs_swap(const struct dbt_insn *in)
     return false;
 }
 
-/* At CPL 0 the four inline classes, elsewhere a CO_FLAGS callout; every other
+/* CLI and STI inline at CPL 0, elsewhere a CO_FLAGS callout; every other
  * class is the same at every CPL. */
 static bool cpl_consistent(const struct dbt_insn *k0, const struct dbt_insn *k3)
 {
     switch (k0->cls) {
-    case DBT_CLI: case DBT_STI: case DBT_POPF:
+    case DBT_CLI: case DBT_STI:
         return k3->cls == DBT_CALLOUT && k3->kind == CO_FLAGS;
     case DBT_CALLOUT:
         return k3->cls == DBT_CALLOUT && k3->kind == k0->kind;

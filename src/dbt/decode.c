@@ -129,7 +129,7 @@ static enum dbt_class classify(struct dbt_insn *in, unsigned cpl)
     case ZYDIS_MNEMONIC_PUSHFD:
         return DBT_PUSHF; /* the image's IF and IOPL are the virtual ones at any CPL */
     case ZYDIS_MNEMONIC_POPFD:
-        return cpl == 0 ? DBT_POPF : callout(in, CO_FLAGS);
+        return DBT_POPF;
     case ZYDIS_MNEMONIC_PUSHF: case ZYDIS_MNEMONIC_POPF:
         return callout(in, CO_FLAGS);
     case ZYDIS_MNEMONIC_JMP:

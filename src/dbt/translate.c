@@ -636,6 +636,79 @@ static void emit_popf(struct xlate *x)
     e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
 }
 
+/* A forward jcc/jmp rel8 (opcode `op`) whose displacement e_land8 fills in. */
+static uint8_t *e_jmp8(struct emit *e, uint8_t op)
+{
+    e_bytes(e, (uint8_t[]){ op, 0 }, 2);
+    return e->p - 1;
+}
+
+static void e_land8(struct emit *e, uint8_t *rel8)
+{
+    *rel8 = (uint8_t)(e->p - (rel8 + 1));
+}
+
+/*
+ * POPFD at CPL 1-3 without writing the guest's stack: the image's TF, NT,
+ * AC and ID into VFLAGS, IF into VIF only with IOPL 3, IOPL never; the host
+ * flags from the image by STD/CLD, an addition that sets OF or one that
+ * clears it, and SAHF for the low byte:
+ *       mov %eax,%gs:SCRATCH_EAX; mov (%esp),%eax       the only access
+ *       mov %ecx,%gs:SCRATCH_ECX
+ *       mov %gs:VFLAGS,%ecx; and $IOPL,%ecx; cmp $IOPL,%ecx; jne 1f
+ *       mov %eax,%ecx; and $IF,%ecx; mov %ecx,%gs:VIF
+ *   1:  mov %eax,%ecx; and $(TF|NT|AC|ID),%ecx
+ *       andl $~(TF|NT|AC|ID),%gs:VFLAGS; or %ecx,%gs:VFLAGS
+ *       bt $10,%eax; jc 2f; cld; jmp 3f; 2: std
+ *   3:  bt $11,%eax; jc 4f; xor %ecx,%ecx; jmp 5f; 4: mov $0x7f,%cl; add $1,%cl
+ *   5:  mov %al,%ah; sahf
+ *       lea 4(%esp),%esp; mov %gs:SCRATCH_ECX,%ecx; mov %gs:SCRATCH_EAX,%eax
+ * The caller polls for an interrupt after it (IOPL 3 may have set IF).
+ */
+static void emit_popf_user(struct xlate *x)
+{
+    struct emit *e = &x->e;
+    const uint32_t virt = EFLAGS_TF | EFLAGS_NT | EFLAGS_AC | EFLAGS_ID;
+    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    e_bytes(e, (uint8_t[]){ 0x8b, 0x04, 0x24 }, 3);              /* mov (%esp),%eax */
+    e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_gs_load_reg(e, R_ECX, BLK(VB_VFLAGS));
+    e_bytes(e, (uint8_t[]){ 0x81, 0xe1 }, 2);                    /* and $IOPL,%ecx */
+    e_u32(e, EFLAGS_IOPL);
+    e_bytes(e, (uint8_t[]){ 0x81, 0xf9 }, 2);                    /* cmp $IOPL,%ecx */
+    e_u32(e, EFLAGS_IOPL);
+    uint8_t *not_iopl3 = e_jmp8(e, 0x75);                        /* jne 1f */
+    e_bytes(e, (uint8_t[]){ 0x89, 0xc1, 0x81, 0xe1 }, 4);        /* mov %eax,%ecx; and $IF,%ecx */
+    e_u32(e, EFLAGS_IF);
+    e_gs_store_reg(e, R_ECX, BLK(VB_VIF));
+    e_land8(e, not_iopl3);
+    e_bytes(e, (uint8_t[]){ 0x89, 0xc1, 0x81, 0xe1 }, 4);        /* mov %eax,%ecx; and $virt,%ecx */
+    e_u32(e, virt);
+    e_bytes(e, (uint8_t[]){ GS, 0x81, 0x25 }, 3);                /* andl $~virt,%gs:VFLAGS */
+    e_u32(e, BLK(VB_VFLAGS));
+    e_u32(e, ~virt);
+    e_bytes(e, (uint8_t[]){ GS, 0x09, 0x0d }, 3);                /* or %ecx,%gs:VFLAGS */
+    e_u32(e, BLK(VB_VFLAGS));
+    e_bytes(e, (uint8_t[]){ 0x0f, 0xba, 0xe0, 10 }, 4);          /* bt $10,%eax */
+    uint8_t *df = e_jmp8(e, 0x72);                               /* jc 2f */
+    e_u8(e, 0xfc);                                               /* cld */
+    uint8_t *df_done = e_jmp8(e, 0xeb);
+    e_land8(e, df);
+    e_u8(e, 0xfd);                                               /* std */
+    e_land8(e, df_done);
+    e_bytes(e, (uint8_t[]){ 0x0f, 0xba, 0xe0, 11 }, 4);          /* bt $11,%eax */
+    uint8_t *of = e_jmp8(e, 0x72);                               /* jc 4f */
+    e_bytes(e, (uint8_t[]){ 0x31, 0xc9 }, 2);                    /* xor %ecx,%ecx: OF=0 */
+    uint8_t *of_done = e_jmp8(e, 0xeb);
+    e_land8(e, of);
+    e_bytes(e, (uint8_t[]){ 0xb1, 0x7f, 0x80, 0xc1, 0x01 }, 5);  /* mov $0x7f,%cl; add $1,%cl: OF=1 */
+    e_land8(e, of_done);
+    e_bytes(e, (uint8_t[]){ 0x88, 0xc4, 0x9e }, 3);              /* mov %al,%ah; sahf */
+    e_bytes(e, (uint8_t[]){ 0x8d, 0x64, 0x24, 0x04 }, 4);        /* lea 4(%esp),%esp */
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+}
+
 /* GS belongs to the monitor and CS to translated code: an access through
  * either runs through FS holding the guest segment's shadow.  Copies the
  * instruction into b with its GS/CS prefix turned into FS and returns the
@@ -1049,7 +1122,10 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
             emit_pushf(&x);
             break;
         case DBT_POPF:
-            emit_popf(&x);
+            if (tb->cpl == 0)
+                emit_popf(&x);
+            else
+                emit_popf_user(&x);
             add_map(&x, next, 0);
             e_poll(&x.e, MON_POLL_IRQ);
             break;
