@@ -608,34 +608,6 @@ static void emit_pushf(struct xlate *x)
     e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
 }
 
-/* POPF at CPL 0: IF and the other virtual bits go to the vCPU block, the
- * arithmetic ones to the host through a host-safe image on the stack (put
- * back afterwards: the slot is below ESP but the guest may still read it). */
-static void emit_popf(struct xlate *x)
-{
-    struct emit *e = &x->e;
-    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
-    e_bytes(e, (uint8_t[]){ 0x8b, 0x04, 0x24 }, 3);              /* mov (%esp),%eax */
-    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_TMP));
-    e_u8(e, 0x25);                                              /* and $IF,%eax */
-    e_u32(e, EFLAGS_IF);
-    e_gs_store_reg(e, R_EAX, BLK(VB_VIF));
-    e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_TMP));
-    e_u8(e, 0x25);                                              /* and $POPF_VIRT,%eax */
-    e_u32(e, EFLAGS_TF | EFLAGS_IOPL | EFLAGS_NT | EFLAGS_AC | EFLAGS_ID);
-    e_gs_store_reg(e, R_EAX, BLK(VB_VFLAGS));
-    e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_TMP));
-    e_u8(e, 0x25);                                              /* and $ARITH,%eax */
-    e_u32(e, EFLAGS_ARITH);
-    e_u8(e, 0x0d);
-    e_u32(e, EFLAGS_IF | EFLAGS_FIXED);
-    e_bytes(e, (uint8_t[]){ 0x89, 0x04, 0x24 }, 3);              /* mov %eax,(%esp) */
-    e_u8(e, 0x9d);                                              /* popfl */
-    e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_TMP));
-    e_bytes(e, (uint8_t[]){ 0x89, 0x44, 0x24, 0xfc }, 4);        /* mov %eax,-4(%esp) */
-    e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
-}
-
 /* A forward jcc/jmp rel8 (opcode `op`) whose displacement e_land8 fills in. */
 static uint8_t *e_jmp8(struct emit *e, uint8_t op)
 {
@@ -649,39 +621,45 @@ static void e_land8(struct emit *e, uint8_t *rel8)
 }
 
 /*
- * POPFD at CPL 1-3 without writing the guest's stack: the image's TF, NT,
- * AC and ID into VFLAGS, IF into VIF only with IOPL 3, IOPL never; the host
- * flags from the image by STD/CLD, an addition that sets OF or one that
+ * POPFD, without writing the guest's stack: the image's TF, NT, AC and ID
+ * (and IOPL at CPL 0) into VFLAGS, IF into VIF at CPL 0 or with IOPL 3; the
+ * host flags from the image by STD/CLD, an addition that sets OF or one that
  * clears it, and SAHF for the low byte:
  *       mov %eax,%gs:SCRATCH_EAX; mov (%esp),%eax       the only access
  *       mov %ecx,%gs:SCRATCH_ECX
- *       mov %gs:VFLAGS,%ecx; and $IOPL,%ecx; cmp $IOPL,%ecx; jne 1f
+ *       [CPL > 0: mov %gs:VFLAGS,%ecx; and $IOPL,%ecx; cmp $IOPL,%ecx; jne 1f]
  *       mov %eax,%ecx; and $IF,%ecx; mov %ecx,%gs:VIF
- *   1:  mov %eax,%ecx; and $(TF|NT|AC|ID),%ecx
- *       andl $~(TF|NT|AC|ID),%gs:VFLAGS; or %ecx,%gs:VFLAGS
+ *   1:  mov %eax,%ecx; and $VIRT,%ecx
+ *       andl $~VIRT,%gs:VFLAGS; or %ecx,%gs:VFLAGS
  *       bt $10,%eax; jc 2f; cld; jmp 3f; 2: std
  *   3:  bt $11,%eax; jc 4f; xor %ecx,%ecx; jmp 5f; 4: mov $0x7f,%cl; add $1,%cl
  *   5:  mov %al,%ah; sahf
  *       lea 4(%esp),%esp; mov %gs:SCRATCH_ECX,%ecx; mov %gs:SCRATCH_EAX,%eax
- * The caller polls for an interrupt after it (IOPL 3 may have set IF).
+ * The caller polls for an interrupt after it (IF may have been set).
  */
-static void emit_popf_user(struct xlate *x)
+static void emit_popf(struct xlate *x)
 {
     struct emit *e = &x->e;
-    const uint32_t virt = EFLAGS_TF | EFLAGS_NT | EFLAGS_AC | EFLAGS_ID;
+    uint32_t virt = EFLAGS_TF | EFLAGS_NT | EFLAGS_AC | EFLAGS_ID;
+    uint8_t *not_iopl3 = NULL;
     e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
     e_bytes(e, (uint8_t[]){ 0x8b, 0x04, 0x24 }, 3);              /* mov (%esp),%eax */
     e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
-    e_gs_load_reg(e, R_ECX, BLK(VB_VFLAGS));
-    e_bytes(e, (uint8_t[]){ 0x81, 0xe1 }, 2);                    /* and $IOPL,%ecx */
-    e_u32(e, EFLAGS_IOPL);
-    e_bytes(e, (uint8_t[]){ 0x81, 0xf9 }, 2);                    /* cmp $IOPL,%ecx */
-    e_u32(e, EFLAGS_IOPL);
-    uint8_t *not_iopl3 = e_jmp8(e, 0x75);                        /* jne 1f */
+    if (x->tb->cpl == 0) {
+        virt |= EFLAGS_IOPL;
+    } else {
+        e_gs_load_reg(e, R_ECX, BLK(VB_VFLAGS));
+        e_bytes(e, (uint8_t[]){ 0x81, 0xe1 }, 2);                /* and $IOPL,%ecx */
+        e_u32(e, EFLAGS_IOPL);
+        e_bytes(e, (uint8_t[]){ 0x81, 0xf9 }, 2);                /* cmp $IOPL,%ecx */
+        e_u32(e, EFLAGS_IOPL);
+        not_iopl3 = e_jmp8(e, 0x75);                             /* jne 1f */
+    }
     e_bytes(e, (uint8_t[]){ 0x89, 0xc1, 0x81, 0xe1 }, 4);        /* mov %eax,%ecx; and $IF,%ecx */
     e_u32(e, EFLAGS_IF);
     e_gs_store_reg(e, R_ECX, BLK(VB_VIF));
-    e_land8(e, not_iopl3);
+    if (not_iopl3)
+        e_land8(e, not_iopl3);
     e_bytes(e, (uint8_t[]){ 0x89, 0xc1, 0x81, 0xe1 }, 4);        /* mov %eax,%ecx; and $virt,%ecx */
     e_u32(e, virt);
     e_bytes(e, (uint8_t[]){ GS, 0x81, 0x25 }, 3);                /* andl $~virt,%gs:VFLAGS */
@@ -1122,10 +1100,7 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
             emit_pushf(&x);
             break;
         case DBT_POPF:
-            if (tb->cpl == 0)
-                emit_popf(&x);
-            else
-                emit_popf_user(&x);
+            emit_popf(&x);
             add_map(&x, next, 0);
             e_poll(&x.e, MON_POLL_IRQ);
             break;
