@@ -248,6 +248,7 @@ struct tcache {
     uint32_t nsites;
     struct seg_ic *seg_ics;     /* TC_CALLOUT_SITES of them, in use: nseg_ics */
     uint32_t nseg_ics;
+    uint32_t nsys_inline;      /* inline SYSENTER/SYSEXIT translated (IA32_SYSENTER_CS built in) */
     struct dbt_stats stats;
     ZydisDecoder dec;
 };

@@ -124,6 +124,7 @@ void tcache_flush(struct vm *vm)
     tc->nvolatile = 0;
     tc->nsites = 0;
     tc->nseg_ics = 0;
+    tc->nsys_inline = 0;
     tcache_ibl_clear(vm);
     tc->stats.flushes++;
 }

@@ -776,16 +776,16 @@ static uint32_t branch_target(const struct dbt_insn *in, uint32_t eip)
  * flat descriptors derived from IA32_SYSENTER_CS, are only written as
  * selectors into the block with the fixed flat host SS and CS alias (the
  * monitor rebuilds vcpu.seg lazily from SYS_INLINE, seg_sync_inline); the
- * new EIP is looked up in the new CPL's IBL table.  IA32_SYSENTER_CS is built in: a
- * WRMSR that changes it flushes the translation cache.  The callout stays
- * behind for SYSENTER with any of TF, IOPL, NT, RF, VM, AC, VIF, VIP, ID set
- * (some must be cleared, and the inline path leaves them all alone), and for
- * SYSEXIT while an interrupt is pending: it must be taken at the user's
- * EIP, not in the STI shadow Linux puts before SYSEXIT.
+ * new EIP is looked up in the new CPL's IBL table.  IA32_SYSENTER_CS is
+ * built in: a WRMSR that changes it flushes the translation cache if such a
+ * sequence is in it.  The callout stays behind for SYSENTER with any of TF,
+ * IOPL, NT, RF, VM, AC, VIF, VIP, ID set (some must be cleared, and the
+ * inline path leaves them all alone), and for SYSEXIT while an interrupt is
+ * pending: it must be taken at the user's EIP, not in the STI shadow Linux
+ * puts before SYSEXIT.
  *       mov %ecx,%gs:SCRATCH_ECX
  *       mov %gs:VFLAGS,%ecx        (SYSEXIT: %gs:IRQ_PENDING)
- *       jecxz 1f
- *       mov %gs:SCRATCH_ECX,%ecx; <callout>
+ *       jecxz 1f; jmp slow
  *   1:  [SYSEXIT: mov %gs:SCRATCH_ECX,%esp]
  *       mov %eax,%gs:SCRATCH_EAX; mov %edx,%gs:SCRATCH_EDX
  *       mov $PKRU,%eax; mov $0,%ecx; mov $0,%edx; wrpkru; mov %eax,%gs:PKRU
@@ -797,6 +797,7 @@ static uint32_t branch_target(const struct dbt_insn *in, uint32_t eip)
  *       SYSEXIT:  mov %gs:SCRATCH_EDX,%eax
  *       mov %gs:SCRATCH_EDX,%edx
  *       <IBL lookup of %eax in the new CPL's table>
+ * slow: mov %gs:SCRATCH_ECX,%ecx; <callout>
  */
 static bool emit_sysenter_sysexit(struct xlate *x, const struct dbt_insn *in, const uint8_t *bytes,
                                   uint32_t eip)
@@ -809,6 +810,7 @@ static bool emit_sysenter_sysexit(struct xlate *x, const struct dbt_insn *in, co
         return false;
     unsigned cpl = enter ? 0 : 3;
     uint16_t new_cs = (uint16_t)(enter ? cs : (cs + 16) | 3);
+    x->vm->tc.nsys_inline++;
 
     e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
     uint32_t to_slow = e_jmp_unless_zero(e, enter ? VB_VFLAGS : VB_IRQ_PENDING);

@@ -47,7 +47,7 @@ bool msr_write(struct vm *vm, uint32_t msr, uint64_t val)
         c->tsc_offset = (int64_t)(val - __rdtsc());
         return true;
     case MSR_IA32_SYSENTER_CS:
-        if (((uint32_t)val & 0xffff) != c->sysenter_cs)
+        if (((uint32_t)val & 0xffff) != c->sysenter_cs && vm->tc.nsys_inline)
             tcache_flush(vm); /* inline SYSENTER/SYSEXIT have the selectors built in */
         c->sysenter_cs = (uint32_t)val & 0xffff;
         return true;
