@@ -123,6 +123,7 @@ struct tb_exit {
 
 /* Bytes before tb->tc: the IBL prologue, `mov %gs:SCRATCH_ECX,%ecx`. */
 #define TB_IBL_PROLOGUE 7
+#define TB_POLL_BYTES 6   /* the poll store at the block entry (tb->tc) */
 
 struct tblock {
     uint32_t eip, cs_base;
@@ -130,6 +131,7 @@ struct tblock {
     bool fpu_trap;            /* translated with CR0.TS or CR0.EM set */
     bool global;              /* all its code came through global mappings (or paging off) */
     bool valid;
+    bool self_loop;           /* jumps back to its own start without polling (see tcache_chain) */
     uint32_t tc;              /* TC address of the block entry */
     uint32_t tc_end;          /* end of its code (before stubs) */
     uint32_t phys[2];         /* guest physical pages the code came from (~0u: none) */

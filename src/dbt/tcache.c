@@ -362,7 +362,9 @@ void tcache_chain(struct vm *vm, struct tblock *from, unsigned exit, struct tblo
         memcpy((void *)(uintptr_t)e->ic_key, &key, 4);
         e->target_eip = to->eip;
     }
-    patch_rel32(e->slot, to->tc);
+    /* A loop block's jump back to itself skips the poll: the timer signal
+     * takes such a loop out directly (signal.c, poll_loop_block). */
+    patch_rel32(e->slot, from == to && from->self_loop ? to->tc + TB_POLL_BYTES : to->tc);
     e->to = to;
     /* A jump within the source's first linear page lands on a frame the
      * source's own validity vouches for; global-to-global survives CR3

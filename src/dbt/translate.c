@@ -1005,6 +1005,7 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
     uint32_t cur = eip;
     int irq_poll_in = -1; /* instructions left before the post-STI interrupt check */
     bool ended = false;
+    bool plain = true;    /* no IF change, interrupt check or callout in the block */
 
     for (unsigned n = 0; n < TB_MAX_INSNS && !ended; n++) {
         struct fetch ft;
@@ -1042,6 +1043,9 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
         }
         add_map(&x, cur, 0);
         uint32_t next = ok ? cur + in.zi.length : cur;
+        if (in.cls == DBT_STI || in.cls == DBT_POPF || in.cls == DBT_CALLOUT ||
+            in.cls == DBT_INVALID || irq_poll_in >= 0)
+            plain = false;
 
         switch (in.cls) {
         case DBT_IDENT:
@@ -1137,6 +1141,9 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
         exit_direct(&x, cur);
     }
     tb->tc_end = x.e.addr;
+    for (unsigned i = 0; plain && i < tb->nexits; i++)
+        if (tb->exits[i].target_eip == eip && !tb->exits[i].ic_key)
+            tb->self_loop = true;
 
     /* Unchained stubs, one per exit. */
     for (unsigned i = 0; i < tb->nexits; i++) {

@@ -66,7 +66,7 @@ static void redirect_to_monitor(struct vm *vm, ucontext_t *uc, uint32_t eip, uin
     b->eflags = (uint32_t)g[REG_EFL] & EFLAGS_ARITH;
     b->exit_reason = EXIT_SIGNAL;
     b->in_guest_fs = 0;
-    vm->reloc_step = vm->smc_step = false;
+    vm->reloc_step = vm->smc_step = vm->loop_step = false;
     vm->cpu.eip = eip;
     g[REG_RIP] = vm->tc.stub_exit_host;
     g[REG_RSP] = (greg_t)b->host_rsp;
@@ -383,6 +383,32 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
     }
 }
 
+/*
+ * A loop block jumps back to itself without the poll store (tcache_chain),
+ * so a pending exit request cannot wait for its next entry: leave it now if
+ * execution is at the start of one of its guest instructions (the guest
+ * state is then all in registers; such a block has no STI or POPF whose
+ * interrupt shadow this could break), or single-step to one.  False if the
+ * interrupted code is not in a loop block.
+ */
+static bool loop_block_exit(struct vm *vm, ucontext_t *uc)
+{
+    greg_t *g = uc->uc_mcontext.gregs;
+    uint32_t rip = (uint32_t)g[REG_RIP];
+    struct tblock *tb = tcache_find_by_tc(vm, rip);
+    if (!tb || !tb->self_loop || rip < tb->tc || rip >= tb->tc_end)
+        return false;
+    const struct tb_map *m = tcache_map_tc(tb, rip);
+    if (m && rip - tb->tc == m->tc_off && !m->restore) {
+        seg_sync_inline(vm);
+        redirect_to_monitor(vm, uc, tb->eip + m->eip_off, 0);
+    } else {
+        vm->loop_step = true;
+        g[REG_EFL] |= EFLAGS_TF;
+    }
+    return true;
+}
+
 void popek_signal(int sig, siginfo_t *si, void *ucv)
 {
     ucontext_t *uc = ucv;
@@ -399,6 +425,15 @@ void popek_signal(int sig, siginfo_t *si, void *ucv)
         else
             vm->stop_signal = sig;
         poll_arm(vm, MON_POLL_EXIT, true);
+        if (in_tc && !vm->reloc_step && !vm->smc_step && !vm->wp0_step_page && !vm->loop_step &&
+            !(g[REG_EFL] & EFLAGS_TF))
+            loop_block_exit(vm, uc);
+        return;
+    }
+    if (sig == SIGTRAP && vm->loop_step) {
+        vm->loop_step = false;
+        if (!in_tc || !loop_block_exit(vm, uc))
+            g[REG_EFL] &= ~(greg_t)EFLAGS_TF; /* out of the loop block: its poll exits */
         return;
     }
     if (!in_tc) {
