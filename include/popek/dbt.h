@@ -131,7 +131,7 @@ struct tblock {
     bool fpu_trap;            /* translated with CR0.TS or CR0.EM set */
     bool global;              /* all its code came through global mappings (or paging off) */
     bool valid;
-    bool self_loop;           /* jumps back to its own start without polling (see tcache_chain) */
+    bool plain;               /* no STI, POPF or callout: chained to from plain blocks past its poll */
     uint32_t tc;              /* TC address of the block entry */
     uint32_t tc_end;          /* end of its code (before stubs) */
     uint32_t phys[2];         /* guest physical pages the code came from (~0u: none) */

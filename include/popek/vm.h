@@ -95,7 +95,11 @@ struct vm {
     bool has_pending_fault;
     volatile int stop_signal;        /* SIGINT/SIGTERM/SIGHUP received */
     bool smc_step;                   /* single-stepping out of a block that wrote its own code */
-    bool loop_step;                  /* single-stepping a loop block to an instruction boundary */
+    bool loop_step;                  /* single-stepping a plain block to an instruction boundary */
+    /* Single-stepping the instruction in an interrupt shadow (after STI or
+     * MOV SS the monitor emulated): guest instruction starts seen so far. */
+    bool shadow_step;
+    unsigned shadow_starts;
     bool reloc_step;                 /* single-stepping one access through temporary segments */
     bool mmio_pending;               /* the instruction at EIP touches MMIO: emulate it */
     /* The last #PF delivered (while vcpu_block.pf_retry): an IRET back to

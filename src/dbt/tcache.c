@@ -362,9 +362,10 @@ void tcache_chain(struct vm *vm, struct tblock *from, unsigned exit, struct tblo
         memcpy((void *)(uintptr_t)e->ic_key, &key, 4);
         e->target_eip = to->eip;
     }
-    /* A loop block's jump back to itself skips the poll: the timer signal
-     * takes such a loop out directly (signal.c, poll_loop_block). */
-    patch_rel32(e->slot, from == to && from->self_loop ? to->tc + TB_POLL_BYTES : to->tc);
+    /* Between plain blocks the poll store is skipped: the timer signal
+     * takes execution out of a plain block directly (signal.c,
+     * plain_block_exit), so cycles of them cannot run on unpolled. */
+    patch_rel32(e->slot, from->plain && to->plain ? to->tc + TB_POLL_BYTES : to->tc);
     e->to = to;
     /* A jump within the source's first linear page lands on a frame the
      * source's own validity vouches for; global-to-global survives CR3

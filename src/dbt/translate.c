@@ -1141,9 +1141,7 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
         exit_direct(&x, cur);
     }
     tb->tc_end = x.e.addr;
-    for (unsigned i = 0; plain && i < tb->nexits; i++)
-        if (tb->exits[i].target_eip == eip && !tb->exits[i].ic_key)
-            tb->self_loop = true;
+    tb->plain = plain;
 
     /* Unchained stubs, one per exit. */
     for (unsigned i = 0; i < tb->nexits; i++) {

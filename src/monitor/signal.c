@@ -66,7 +66,7 @@ static void redirect_to_monitor(struct vm *vm, ucontext_t *uc, uint32_t eip, uin
     b->eflags = (uint32_t)g[REG_EFL] & EFLAGS_ARITH;
     b->exit_reason = EXIT_SIGNAL;
     b->in_guest_fs = 0;
-    vm->reloc_step = vm->smc_step = vm->loop_step = false;
+    vm->reloc_step = vm->smc_step = vm->loop_step = vm->shadow_step = false;
     vm->cpu.eip = eip;
     g[REG_RIP] = vm->tc.stub_exit_host;
     g[REG_RSP] = (greg_t)b->host_rsp;
@@ -322,6 +322,15 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
             g[REG_RIP] += POLL_STORE_LEN; /* nothing deliverable: skip the check */
             return;
         }
+        if (page == MON_POLL_EXIT && vm->cpu.irq_shadow && !(g[REG_EFL] & EFLAGS_TF)) {
+            /* Leaving here would not run the instruction in the shadow, and
+             * the monitor would only come back: step it first. */
+            poll_arm(vm, MON_POLL_EXIT, false);
+            vm->shadow_step = true;
+            vm->shadow_starts = 0;
+            g[REG_EFL] |= EFLAGS_TF;
+            return;
+        }
         redirect_to_monitor(vm, uc, eip, m->restore);
         return;
     }
@@ -384,19 +393,20 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
 }
 
 /*
- * A loop block jumps back to itself without the poll store (tcache_chain),
- * so a pending exit request cannot wait for its next entry: leave it now if
- * execution is at the start of one of its guest instructions (the guest
- * state is then all in registers; such a block has no STI or POPF whose
- * interrupt shadow this could break), or single-step to one.  False if the
- * interrupted code is not in a loop block.
+ * Plain blocks chain to each other past their poll stores (tcache_chain),
+ * so a pending exit request cannot wait for the next block entry there:
+ * leave now if execution is at the start of one of a plain block's guest
+ * instructions (the guest state is then all in registers; a plain block
+ * has no STI or POPF whose interrupt shadow this could break), or
+ * single-step to one.  False if the interrupted code is not in a plain block
+ * (then the next entry into any other block polls).
  */
-static bool loop_block_exit(struct vm *vm, ucontext_t *uc)
+static bool plain_block_exit(struct vm *vm, ucontext_t *uc)
 {
     greg_t *g = uc->uc_mcontext.gregs;
     uint32_t rip = (uint32_t)g[REG_RIP];
     struct tblock *tb = tcache_find_by_tc(vm, rip);
-    if (!tb || !tb->self_loop || rip < tb->tc || rip >= tb->tc_end)
+    if (!tb || !tb->plain || rip < tb->tc || rip >= tb->tc_end)
         return false;
     const struct tb_map *m = tcache_map_tc(tb, rip);
     if (m && rip - tb->tc == m->tc_off && !m->restore) {
@@ -407,6 +417,33 @@ static bool loop_block_exit(struct vm *vm, ucontext_t *uc)
         g[REG_EFL] |= EFLAGS_TF;
     }
     return true;
+}
+
+/*
+ * One step of the instruction in an interrupt shadow: at the start of the
+ * guest instruction after it, leave for the monitor (which then delivers the
+ * interrupt); out of translated code (a callout or block exit, which the
+ * shadowed instruction ended in, or ran first), stop stepping and let the
+ * exit happen.
+ */
+static void shadow_step(struct vm *vm, ucontext_t *uc, bool in_tc)
+{
+    greg_t *g = uc->uc_mcontext.gregs;
+    uint32_t rip = (uint32_t)g[REG_RIP];
+    struct tblock *tb = in_tc ? tcache_find_by_tc(vm, rip) : NULL;
+    if (!tb || rip < tb->tc || rip >= tb->tc_end) {
+        if (vm->shadow_starts)
+            vm->cpu.irq_shadow = false;
+        vm->shadow_step = false;
+        g[REG_EFL] &= ~(greg_t)EFLAGS_TF;
+        return;
+    }
+    const struct tb_map *m = tcache_map_tc(tb, rip);
+    if (m && rip - tb->tc == m->tc_off && !m->restore && ++vm->shadow_starts == 2) {
+        vm->cpu.irq_shadow = false;
+        seg_sync_inline(vm);
+        redirect_to_monitor(vm, uc, tb->eip + m->eip_off, 0);
+    }
 }
 
 void popek_signal(int sig, siginfo_t *si, void *ucv)
@@ -427,13 +464,17 @@ void popek_signal(int sig, siginfo_t *si, void *ucv)
         poll_arm(vm, MON_POLL_EXIT, true);
         if (in_tc && !vm->reloc_step && !vm->smc_step && !vm->wp0_step_page && !vm->loop_step &&
             !(g[REG_EFL] & EFLAGS_TF))
-            loop_block_exit(vm, uc);
+            plain_block_exit(vm, uc);
+        return;
+    }
+    if (sig == SIGTRAP && vm->shadow_step) {
+        shadow_step(vm, uc, in_tc);
         return;
     }
     if (sig == SIGTRAP && vm->loop_step) {
         vm->loop_step = false;
-        if (!in_tc || !loop_block_exit(vm, uc))
-            g[REG_EFL] &= ~(greg_t)EFLAGS_TF; /* out of the loop block: its poll exits */
+        if (!in_tc || !plain_block_exit(vm, uc))
+            g[REG_EFL] &= ~(greg_t)EFLAGS_TF; /* out of plain blocks: the next poll exits */
         return;
     }
     if (!in_tc) {
