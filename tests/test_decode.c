@@ -460,10 +460,10 @@ static const char *const innocuous[] = {
     "0f 0b", "0f b9 00", "0f ff 00",
 };
 
-/* Segment overrides that do not reach memory through GS or CS need no swap. */
+/* Segment overrides that do not reach memory through GS or CS need no swap
+ * (FS: below). */
 static const char *const no_swap[] = {
-    "64 8b 00", "26 8b 00", "36 8b 00", "3e 8b 00", "64 a1 00 20 00 00",
-    "64 f3 a4", "26 f3 a5", "64 ff 30", "64 0f c7 08",
+    "26 8b 00", "36 8b 00", "3e 8b 00", "26 f3 a5",
     /* GS or CS prefix, but no memory operand */
     "65 90", "2e 90", "65 01 c8", "2e 40", "65 f3 90", "65 d9 e8", "65 0f 31",
     "65 0f 28 c1",
@@ -493,9 +493,16 @@ static const char *const swap[] = {
     "65 62 00",  /* bound eax, gs:[eax] */
 };
 
-static void expect_ident(const char *hexstr, bool seg_swap)
+/* Memory through FS: FS holds the guest's FS at CPL 0 and its GS at CPL 3
+ * (translate.c, fs_home), so these swap at CPL 3 only. */
+static const char *const fs_memory[] = {
+    "64 8b 00", "64 a1 00 20 00 00", "64 f3 a4", "64 ff 30", "64 0f c7 08",
+};
+
+static void expect_ident_at(const char *hexstr, bool swap_cpl0, bool swap_cpl3)
 {
     for (unsigned cpl = 0; cpl <= 3; cpl += 3) {
+        bool seg_swap = cpl == 3 ? swap_cpl3 : swap_cpl0;
         struct bytes in = hex(hexstr);
         struct dbt_insn di;
         bool ok = dbt_decode(&dec, in.b, in.n, cpl, &di);
@@ -507,9 +514,14 @@ static void expect_ident(const char *hexstr, bool seg_swap)
                      di.zi.length, in.n);
         cr_expect_eq(di.cls, DBT_IDENT, "%s (%s) at CPL %u: class %s, expected IDENT", hexstr, m,
                      cpl, class_name(di.cls));
-        cr_expect_eq(di.seg_swap, seg_swap, "%s (%s): seg_swap %d, expected %d", hexstr, m,
-                     di.seg_swap, seg_swap);
+        cr_expect_eq(di.seg_swap, seg_swap, "%s (%s) at CPL %u: seg_swap %d, expected %d", hexstr,
+                     m, cpl, di.seg_swap, seg_swap);
     }
+}
+
+static void expect_ident(const char *hexstr, bool seg_swap)
+{
+    expect_ident_at(hexstr, seg_swap, seg_swap);
 }
 
 Test(classify, innocuous_is_ident)
@@ -522,6 +534,8 @@ Test(classify, segment_overrides_without_swap)
 {
     for (size_t i = 0; i < sizeof no_swap / sizeof no_swap[0]; i++)
         expect_ident(no_swap[i], false);
+    for (size_t i = 0; i < sizeof fs_memory / sizeof fs_memory[0]; i++)
+        expect_ident_at(fs_memory[i], false, true);
 }
 
 Test(classify, gs_and_cs_memory_swap)

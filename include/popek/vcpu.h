@@ -180,6 +180,7 @@ struct ibl_entry {
 #define VB_RESUME_FS 0x94    /* FS selector the signal trampoline reloads on return */
 #define VB_PKRU 0x98         /* PKRU for the guest's CPL: supervisor pages denied at CPL 3 */
 #define VB_GS_ALIAS_WRAP 0x9c /* the guest's GS for offsets that wrap past 4 GiB (segments.c) */
+#define VB_ENTRY_FS 0x9e     /* FS at entry: the guest's GS shadow at CPL 3, its FS shadow else */
 #define VB_GUEST_SEL 0xa0    /* 6 x u16 the guest's selectors (PUSH/MOV from a segment register) */
 #define VB_SEG_SITE 0xac     /* 6 x u32 callout site of an inline segment load not yet in vcpu.seg */
 #define VB_FLAT_SEL 0xc4     /* host selector: read-only data, base 0, up to mon_base (GDT reads) */
@@ -230,7 +231,7 @@ struct vcpu_block {
     uint16_t pad3;
     uint32_t pkru;
     uint16_t gs_alias_wrap;
-    uint16_t pad5;
+    uint16_t entry_fs;
     uint16_t guest_sel[SEG_COUNT];
     uint32_t seg_site[SEG_COUNT];
     uint16_t flat_sel;

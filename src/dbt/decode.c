@@ -78,7 +78,9 @@ static enum dbt_class classify(struct dbt_insn *in, unsigned cpl)
     bool far = zi->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR;
     bool op16 = zi->operand_width == 16;
 
-    in->seg_swap = mem_through(in, ZYDIS_REGISTER_GS) || mem_through(in, ZYDIS_REGISTER_CS);
+    /* FS holds the guest's GS at CPL 3, its FS elsewhere (translate.c, fs_home). */
+    in->seg_swap = mem_through(in, ZYDIS_REGISTER_GS) || mem_through(in, ZYDIS_REGISTER_CS) ||
+                   (cpl == 3 && mem_through(in, ZYDIS_REGISTER_FS));
 
     switch (zi->mnemonic) {
     case ZYDIS_MNEMONIC_SGDT: case ZYDIS_MNEMONIC_SIDT: case ZYDIS_MNEMONIC_SLDT:

@@ -58,7 +58,7 @@ popek_enter:
     movl $1, B(VB_IN_GUEST_FS)
     movw B(VB_HOST_SEL + 2 * SEG_DS), %ds
     movw B(VB_HOST_SEL + 2 * SEG_ES), %es
-    movw B(VB_HOST_SEL + 2 * SEG_FS), %fs
+    movw B(VB_ENTRY_FS), %fs
     movw B(VB_HOST_SEL + 2 * SEG_SS), %ss
     movl GPR(R_ESP), %esp
     movl GPR(R_EAX), %eax

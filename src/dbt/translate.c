@@ -228,7 +228,9 @@ static void emit_ibl(struct xlate *x, uint32_t site)
     emit_ibl_in(x, site, x->ibl_off);
 }
 
-static uint32_t seg_swap_bytes(const struct dbt_insn *in, const uint8_t *bytes, uint8_t b[16]);
+static uint32_t fs_home(const struct xlate *x);
+static uint32_t seg_swap_bytes(const struct xlate *x, const struct dbt_insn *in,
+                               const uint8_t *bytes, uint8_t b[16]);
 
 /* JMP/CALL r/m32: the same ModRM addressing as MOV r/m32 -> %eax (a GS or CS
  * operand through FS, as in emit_ident; the FS load comes first, where the
@@ -239,17 +241,20 @@ static void emit_indirect(struct xlate *x, const struct dbt_insn *in, const uint
     struct emit *e = &x->e;
     unsigned modrm = in->zi.raw.modrm.offset;
     uint8_t mov[16];
+    uint32_t alias = 0;
     if (in->seg_swap)
-        e_load_fs(e, BLK(seg_swap_bytes(in, bytes, mov)));
+        alias = seg_swap_bytes(x, in, bytes, mov);
     else
         memcpy(mov, bytes, in->zi.length);
+    if (alias)
+        e_load_fs(e, BLK(alias));
     mov[modrm - 1] = 0x8b;             /* FF /2, FF /4 -> 8B /0 */
     mov[modrm] &= 0xc7;
     e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
     e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
     e_bytes(e, mov, in->zi.length);
-    if (in->seg_swap)
-        e_load_fs(e, BLK(VB_HOST_SEL + 2 * SEG_FS));
+    if (alias)
+        e_load_fs(e, BLK(fs_home(x)));
     if (call) {
         add_map(x, eip, TB_RESTORE_EAX);
         e_u8(e, 0x68);                 /* push $return_eip */
@@ -557,7 +562,7 @@ static bool emit_verw(struct xlate *x, const struct dbt_insn *in, const uint8_t 
     uint8_t b[16];
     const uint8_t *src = bytes;
     if (in->seg_swap) {
-        e_load_fs(e, BLK(seg_swap_bytes(in, bytes, b)));
+        e_load_fs(e, BLK(seg_swap_bytes(x, in, bytes, b))); /* never 0 at CPL 0 */
         src = b;
     }
     e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
@@ -687,28 +692,49 @@ static void emit_popf(struct xlate *x)
     e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
 }
 
-/* GS belongs to the monitor and CS to translated code: an access through
- * either runs through FS holding the guest segment's shadow.  Copies the
- * instruction into b with its GS/CS prefix turned into FS and returns the
- * vcpu_block offset of the shadow selector to load. */
-static uint32_t seg_swap_bytes(const struct dbt_insn *in, const uint8_t *bytes, uint8_t b[16])
+/*
+ * GS belongs to the monitor and CS to translated code: an access through
+ * either runs through FS holding the guest segment's shadow.  Between
+ * instructions FS holds the guest's GS shadow at CPL 3 (glibc keeps its TLS
+ * and the stack protector's canary there; user code hardly uses FS) and the
+ * guest's FS shadow at CPL 0-2 (Linux's per-CPU data): the run loop loads it
+ * (VB_ENTRY_FS), and so does an inline SYSENTER or SYSEXIT.
+ */
+static uint32_t fs_home(const struct xlate *x)
+{
+    return x->tb->cpl == 3 ? VB_GS_ALIAS : VB_HOST_SEL + 2 * SEG_FS;
+}
+
+/* Copies the instruction into b with its GS/CS prefix turned into FS and
+ * returns the vcpu_block offset of the shadow selector FS must hold for it,
+ * or 0 if FS holds it already (at CPL 3, GS at a constant offset that does
+ * not wrap; one through registers keeps its FS load, which signal.c points
+ * at the wrap-around shadow if the offset turns out to wrap). */
+static uint32_t seg_swap_bytes(const struct xlate *x, const struct dbt_insn *in,
+                               const uint8_t *bytes, uint8_t b[16])
 {
     uint32_t alias = VB_GS_ALIAS;
+    bool gs_const = true;
     for (unsigned i = 0; i < in->zi.operand_count; i++) {
         const ZydisDecodedOperand *op = &in->ops[i];
         if (op->type != ZYDIS_OPERAND_TYPE_MEMORY)
             continue;
         if (op->mem.segment == ZYDIS_REGISTER_CS)
             alias = VB_CS_ALIAS;
-        else if (op->mem.segment == ZYDIS_REGISTER_GS && op->mem.base == ZYDIS_REGISTER_NONE &&
-                 op->mem.index == ZYDIS_REGISTER_NONE && (int32_t)op->mem.disp.value < 0)
+        else if (op->mem.segment == ZYDIS_REGISTER_FS)
+            alias = VB_HOST_SEL + 2 * SEG_FS;
+        else if (op->mem.segment != ZYDIS_REGISTER_GS)
+            continue;
+        else if (op->mem.base != ZYDIS_REGISTER_NONE || op->mem.index != ZYDIS_REGISTER_NONE)
+            gs_const = false;
+        else if ((int32_t)op->mem.disp.value < 0)
             alias = VB_GS_ALIAS_WRAP; /* a TLS variable below the thread pointer */
     }
     memcpy(b, bytes, in->zi.length);
     for (unsigned i = 0; i < in->zi.raw.prefix_count; i++)
         if (b[i] == 0x65 || b[i] == 0x2e)
             b[i] = 0x64;
-    return alias;
+    return alias == fs_home(x) && gs_const ? 0 : alias;
 }
 
 /*
@@ -758,9 +784,12 @@ static void emit_ident(struct xlate *x, const struct dbt_insn *in, const uint8_t
         return;
     }
     uint8_t b[16];
-    e_load_fs(&x->e, BLK(seg_swap_bytes(in, bytes, b)));
+    uint32_t alias = seg_swap_bytes(x, in, bytes, b);
+    if (alias)
+        e_load_fs(&x->e, BLK(alias));
     e_bytes(&x->e, b, in->zi.length);
-    e_load_fs(&x->e, BLK(VB_HOST_SEL + 2 * SEG_FS));
+    if (alias)
+        e_load_fs(&x->e, BLK(fs_home(x)));
 }
 
 static uint32_t branch_target(const struct dbt_insn *in, uint32_t eip)
@@ -791,7 +820,8 @@ static uint32_t branch_target(const struct dbt_insn *in, uint32_t eip)
  *       mov $PKRU,%eax; mov $0,%ecx; mov $0,%edx; wrpkru; mov %eax,%gs:PKRU
  *       movw $CS,%gs:GUEST_SEL+2*CS; movw $SS,%gs:GUEST_SEL+2*SS
  *       movw $FLAT_RW,%gs:HOST_SEL+2*SS; mov %gs:HOST_SEL+2*SS,%ss
- *       movw $FLAT_RO,%gs:CS_ALIAS; movl $1 (SYSEXIT: 2),%gs:SYS_INLINE
+ *       movw $FLAT_RO,%gs:CS_ALIAS; mov %gs:HOST_SEL_FS (SYSEXIT: GS_ALIAS),%fs
+ *       movl $1 (SYSEXIT: 2),%gs:SYS_INLINE
  *       movl $DESC_LO,%gs:CS_DESC; movl $DESC_HI,%gs:CS_DESC+4
  *       SYSENTER: movl $0,%gs:VIF; mov %gs:SYSENTER_ESP,%esp; mov %gs:SYSENTER_EIP,%eax
  *       SYSEXIT:  mov %gs:SCRATCH_EDX,%eax
@@ -832,6 +862,7 @@ static bool emit_sysenter_sysexit(struct xlate *x, const struct dbt_insn *in, co
     e_bytes(e, (uint8_t[]){ GS, 0x8e, 0x15 }, 3);                /* mov %gs:HOST_SEL+2*SS,%ss */
     e_u32(e, BLK(VB_HOST_SEL + 2 * SEG_SS));
     e_gs_store_imm16(e, BLK(VB_CS_ALIAS), seg_flat_host_selector(false));
+    e_load_fs(e, BLK(enter ? VB_HOST_SEL + 2 * SEG_FS : VB_GS_ALIAS)); /* fs_home of the new CPL */
     e_gs_store_imm(e, BLK(VB_SYS_INLINE), enter ? 1 : 2);
     uint64_t desc = seg_flat_desc(true, cpl);
     e_gs_store_imm(e, BLK(VB_CS_DESC), (uint32_t)desc);

@@ -184,6 +184,7 @@ int vm_run(struct vm *vm)
         b->entry_far_off = tb->tc;
         b->exit_reason = EXIT_NONE;
         b->pkru = vm_pkru(vm, vcpu_cpl(c));
+        b->entry_fs = vcpu_cpl(c) == 3 ? b->gs_alias : b->host_sel[SEG_FS]; /* translate.c, fs_home */
         for (unsigned s = 0; s < SEG_COUNT; s++)
             b->guest_sel[s] = c->seg[s].sel;
         popek_enter(b);

@@ -39,6 +39,7 @@ _Static_assert(offsetof(struct vcpu_block, sysenter_esp) == VB_SYSENTER_ESP, "VB
 _Static_assert(offsetof(struct vcpu_block, sysenter_eip) == VB_SYSENTER_EIP, "VB_SYSENTER_EIP");
 _Static_assert(offsetof(struct vcpu_block, irq_pending) == VB_IRQ_PENDING, "VB_IRQ_PENDING");
 _Static_assert(offsetof(struct vcpu_block, cr2) == VB_CR2, "VB_CR2");
+_Static_assert(offsetof(struct vcpu_block, entry_fs) == VB_ENTRY_FS, "VB_ENTRY_FS");
 _Static_assert(offsetof(struct vcpu_block, sys_inline) == VB_SYS_INLINE, "VB_SYS_INLINE");
 _Static_assert(offsetof(struct vcpu_block, cs_desc) == VB_CS_DESC, "VB_CS_DESC");
 _Static_assert(offsetof(struct vcpu_block, pf_retry) == VB_PF_RETRY, "VB_PF_RETRY");
