@@ -143,6 +143,7 @@ struct tblock {
     struct tblock *in_head;   /* blocks chained to this one */
     uint8_t in_head_exit;
     struct tblock *lpage_next; /* next block starting on the same linear page */
+    struct tblock *ppage_next[2]; /* next block with code in the frame of phys[0], phys[1] */
 };
 
 /* A chain or IBL entry that depends on non-global mappings: undone when the
@@ -239,6 +240,7 @@ struct tcache {
     uint32_t stub_exit_chain, stub_exit_emulate, stub_exit_ibl_miss, stub_ibl_empty;
     uint32_t stub_exit64, stub_exit_host;
     struct tblock *lpage_hash[TC_LPAGE_HASH]; /* blocks by linear page of their start */
+    struct tblock *ppage_hash[TC_LPAGE_HASH]; /* blocks by frame (either of theirs) */
     struct volatile_link *volatile_links;
     uint32_t nvolatile;
     struct link_space *link_spaces; /* TC_LINK_SPACES of them */

@@ -121,6 +121,7 @@ void tcache_flush(struct vm *vm)
     tc->tc_next = tc->tc_start;
     memset(tc->hash, 0, sizeof(tc->hash));
     memset(tc->lpage_hash, 0, sizeof(tc->lpage_hash));
+    memset(tc->ppage_hash, 0, sizeof(tc->ppage_hash));
     tc->nvolatile = 0;
     tc->nsites = 0;
     tc->nseg_ics = 0;
@@ -341,8 +342,14 @@ void tcache_commit_block(struct vm *vm, struct tblock *tb, uint32_t end)
     tb->lpage_next = tc->lpage_hash[lh];
     tc->lpage_hash[lh] = tb;
     for (unsigned p = 0; p < 2; p++)
-        if (tb->phys[p] != ~0u)
+        if (tb->phys[p] != ~0u) {
+            unsigned ph = lpage_hash(tb->phys[p]);
+            if (p == 0 || ph != lpage_hash(tb->phys[0])) { /* once per slot */
+                tb->ppage_next[p] = tc->ppage_hash[ph];
+                tc->ppage_hash[ph] = tb;
+            }
             shadow_set_code(&vm->shadow, &vm->ram, tb->phys[p], true);
+        }
     tc->stats.blocks_translated++;
 }
 
@@ -597,8 +604,11 @@ void tcache_invalidate_phys(struct vm *vm, uint32_t gpa)
 {
     struct tcache *tc = &vm->tc;
     gpa &= PAGE_MASK;
-    for (uint32_t i = 0; i < tc->nblocks; i++) {
-        struct tblock *tb = &tc->blocks[i];
+    /* A block is on the list of its first frame's hash slot through
+     * ppage_next[0], and of its second frame's (if another) through [1]. */
+    for (struct tblock *tb = tc->ppage_hash[lpage_hash(gpa)], *next; tb; tb = next) {
+        unsigned p = lpage_hash(tb->phys[0]) == lpage_hash(gpa) ? 0 : 1;
+        next = tb->ppage_next[p];
         if (tb->valid && (tb->phys[0] == gpa || tb->phys[1] == gpa))
             tblock_invalidate(vm, tb);
     }
