@@ -392,6 +392,28 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
     }
 }
 
+/* The block whose code (not its stubs) holds rip, or NULL; *start is its map
+ * entry if rip is exactly where one of its guest instructions begins (the
+ * guest state then all in registers), else NULL. */
+static struct tblock *block_at_rip(struct vm *vm, uint32_t rip, const struct tb_map **start)
+{
+    struct tblock *tb = tcache_find_by_tc(vm, rip);
+    *start = NULL;
+    if (!tb || rip < tb->tc || rip >= tb->tc_end)
+        return NULL;
+    const struct tb_map *m = tcache_map_tc(tb, rip);
+    if (m && rip - tb->tc == m->tc_off && !m->restore)
+        *start = m;
+    return tb;
+}
+
+static void exit_at_start(struct vm *vm, ucontext_t *uc, const struct tblock *tb,
+                          const struct tb_map *m)
+{
+    seg_sync_inline(vm);
+    redirect_to_monitor(vm, uc, tb->eip + m->eip_off, 0);
+}
+
 /*
  * Plain blocks chain to each other past their poll stores (tcache_chain),
  * so a pending exit request cannot wait for the next block entry there:
@@ -404,14 +426,12 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
 static bool plain_block_exit(struct vm *vm, ucontext_t *uc)
 {
     greg_t *g = uc->uc_mcontext.gregs;
-    uint32_t rip = (uint32_t)g[REG_RIP];
-    struct tblock *tb = tcache_find_by_tc(vm, rip);
-    if (!tb || !tb->plain || rip < tb->tc || rip >= tb->tc_end)
+    const struct tb_map *m;
+    struct tblock *tb = block_at_rip(vm, (uint32_t)g[REG_RIP], &m);
+    if (!tb || !tb->plain)
         return false;
-    const struct tb_map *m = tcache_map_tc(tb, rip);
-    if (m && rip - tb->tc == m->tc_off && !m->restore) {
-        seg_sync_inline(vm);
-        redirect_to_monitor(vm, uc, tb->eip + m->eip_off, 0);
+    if (m) {
+        exit_at_start(vm, uc, tb, m);
     } else {
         vm->loop_step = true;
         g[REG_EFL] |= EFLAGS_TF;
@@ -429,20 +449,18 @@ static bool plain_block_exit(struct vm *vm, ucontext_t *uc)
 static void shadow_step(struct vm *vm, ucontext_t *uc, bool in_tc)
 {
     greg_t *g = uc->uc_mcontext.gregs;
-    uint32_t rip = (uint32_t)g[REG_RIP];
-    struct tblock *tb = in_tc ? tcache_find_by_tc(vm, rip) : NULL;
-    if (!tb || rip < tb->tc || rip >= tb->tc_end) {
+    const struct tb_map *m = NULL;
+    struct tblock *tb = in_tc ? block_at_rip(vm, (uint32_t)g[REG_RIP], &m) : NULL;
+    if (!tb) {
         if (vm->shadow_starts)
             vm->cpu.irq_shadow = false;
         vm->shadow_step = false;
         g[REG_EFL] &= ~(greg_t)EFLAGS_TF;
         return;
     }
-    const struct tb_map *m = tcache_map_tc(tb, rip);
-    if (m && rip - tb->tc == m->tc_off && !m->restore && ++vm->shadow_starts == 2) {
+    if (m && ++vm->shadow_starts == 2) {
         vm->cpu.irq_shadow = false;
-        seg_sync_inline(vm);
-        redirect_to_monitor(vm, uc, tb->eip + m->eip_off, 0);
+        exit_at_start(vm, uc, tb, m);
     }
 }
 
