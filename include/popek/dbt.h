@@ -114,6 +114,9 @@ struct tblock;
 struct tb_exit {
     uint32_t slot;            /* TC address of the rel32 field to patch */
     uint32_t ic_key;          /* inline cache (RET): TC address of the imm32 holding -EIP, or 0 */
+    uint32_t ic_miss;         /* RET: rel32 of the jump taken on a cache miss */
+    uint32_t ic_generic;      /* RET: the IBL lookup it takes once the cache is set */
+    uint32_t ic_first;        /* RET: the exit to the monitor it takes until then */
     uint32_t stub;            /* TC address of the unchained stub */
     uint32_t target_eip;
     struct tblock *to;        /* chained target or NULL */

@@ -368,6 +368,7 @@ void tcache_chain(struct vm *vm, struct tblock *from, unsigned exit, struct tblo
         uint32_t key = -to->eip;
         memcpy((void *)(uintptr_t)e->ic_key, &key, 4);
         e->target_eip = to->eip;
+        patch_rel32(e->ic_miss, e->ic_generic); /* misses look up the IBL from now on */
     }
     /* Between plain blocks the poll store is skipped: the timer signal
      * takes execution out of a plain block directly (signal.c,
@@ -420,6 +421,8 @@ static void unchain_exit(struct tblock *from, unsigned exit)
     if (!to)
         return;
     patch_rel32(e->slot, e->stub);
+    if (e->ic_key)
+        patch_rel32(e->ic_miss, e->ic_first); /* the monitor sets the cache again */
     e->to = NULL;
     /* Out of the target's incoming list. */
     struct tblock **pf = &to->in_head;

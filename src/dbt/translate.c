@@ -267,19 +267,25 @@ static void emit_indirect(struct xlate *x, const struct dbt_insn *in, const uint
  * RET: a monomorphic inline cache in front of the IBL.  The cached return
  * EIP (negated, patched by tcache_chain) is compared flag-free; a hit pops
  * and takes a direct jump, chained like any block exit.  Until the first
- * patch the jump goes to `fixup`, which undoes the pop and takes the IBL.
+ * patch the jump goes to `fixup`, which undoes the pop and takes the IBL, and
+ * a miss goes to `first`, an IBL miss exit that has the monitor set the cache
+ * (an IBL lookup could hit and leave it unset for good); tcache_chain points
+ * the miss at `generic` and unchain_exit back at `first`.
  *
  *       mov %ecx,%gs:SCRATCH_ECX
  *       mov (%esp),%ecx             the only instruction that can fault
  *       lea -CACHED(%ecx),%ecx
  *       jecxz hit
  *       mov %gs:SCRATCH_ECX,%ecx
- *       jmp generic
+ *       jmp <first | generic>
  * hit:  mov %gs:SCRATCH_ECX,%ecx
  *       lea N(%esp),%esp
  *       jmp <cached block | fixup>
  * fixup: lea -N(%esp),%esp
  * generic: <IBL lookup of (%esp)>
+ * first: mov %eax,%gs:SCRATCH_EAX; mov (%esp),%eax; lea N(%esp),%esp
+ *       mov %eax,%gs:EXIT_EIP; mov %gs:SCRATCH_EAX,%eax
+ *       movl $slot,%gs:EXIT_ARG; jmp mon_stub_exit_ibl_miss
  */
 static void emit_ret(struct xlate *x, const struct dbt_insn *in)
 {
@@ -287,12 +293,10 @@ static void emit_ret(struct xlate *x, const struct dbt_insn *in)
     uint32_t pop = 4 + (in->zi.operand_count_visible ? (uint32_t)in->ops[0].imm.value.u : 0);
     e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
     e_bytes(e, (uint8_t[]){ 0x8b, 0x0c, 0x24 }, 3);              /* mov (%esp),%ecx */
-    e_bytes(e, (uint8_t[]){ 0x8d, 0x89 }, 2);                    /* lea imm32(%ecx),%ecx */
-    uint32_t key = e->addr;
-    e_u32(e, 0);
-    e_bytes(e, (uint8_t[]){ 0xe3, 7 + 2 }, 2);                   /* jecxz hit */
+    uint32_t key = e_lea_ecx(e, 0);
+    e_bytes(e, (uint8_t[]){ 0xe3, 7 + 5 }, 2);                   /* jecxz hit */
     e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
-    e_bytes(e, (uint8_t[]){ 0xeb, 7 + 7 + 5 + 7 }, 2);           /* jmp generic */
+    uint32_t miss = e_jmp(e, 0);
     /* hit: */
     e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
     e_bytes(e, (uint8_t[]){ 0x8d, 0xa4, 0x24 }, 3);              /* lea pop(%esp),%esp */
@@ -302,18 +306,34 @@ static void emit_ret(struct xlate *x, const struct dbt_insn *in)
     e_bytes(e, (uint8_t[]){ 0x8d, 0xa4, 0x24 }, 3);              /* lea -pop(%esp),%esp */
     e_u32(e, -pop);
     /* generic: */
+    uint32_t generic = e->addr;
     e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
     e_bytes(e, (uint8_t[]){ 0x8b, 0x04, 0x24 }, 3);              /* mov (%esp),%eax */
     e_bytes(e, (uint8_t[]){ 0x8d, 0xa4, 0x24 }, 3);              /* lea pop(%esp),%esp */
     e_u32(e, pop);
     emit_ibl(x, slot);
+    /* first: */
+    uint32_t first = e->addr;
+    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    e_bytes(e, (uint8_t[]){ 0x8b, 0x04, 0x24 }, 3);              /* mov (%esp),%eax */
+    e_bytes(e, (uint8_t[]){ 0x8d, 0xa4, 0x24 }, 3);              /* lea pop(%esp),%esp */
+    e_u32(e, pop);
+    e_gs_store_reg(e, R_EAX, BLK(VB_EXIT_EIP));
+    e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    e_gs_store_imm(e, BLK(VB_EXIT_ARG), slot);
+    e_jmp(e, x->vm->tc.stub_exit_ibl_miss);
 
     struct tb_exit *ex = &x->tb->exits[x->tb->nexits++];
     ex->slot = slot;
     ex->stub = fixup;
     ex->ic_key = key;
+    ex->ic_miss = miss;
+    ex->ic_generic = generic;
+    ex->ic_first = first;
     int32_t rel = (int32_t)(fixup - (slot + 4));
     memcpy((void *)(uintptr_t)slot, &rel, 4);
+    rel = (int32_t)(first - (miss + 4));
+    memcpy((void *)(uintptr_t)miss, &rel, 4);
 }
 
 /*
