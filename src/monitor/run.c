@@ -188,6 +188,9 @@ int vm_run(struct vm *vm)
         for (unsigned s = 0; s < SEG_COUNT; s++)
             b->guest_sel[s] = c->seg[s].sel;
         popek_enter(b);
+        /* Stepping belongs to one stint in translated code (a POPF of a guest
+         * image, inline IRET's, may have cleared TF before it ended). */
+        vm->loop_step = vm->shadow_step = false;
         seg_sync_inline(vm);
         vm->stats.monitor_entries++;
         vm->tc.stats.ibl_hits += b->ibl_hits;
