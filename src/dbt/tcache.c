@@ -173,14 +173,13 @@ static void patch_u16(uint32_t addr, uint16_t v)
     memcpy((void *)(uintptr_t)addr, &v, 2);
 }
 
-/* The GDT entry of `sel` into the cache's compares, if translated code can
- * read it (a GDT selector, the entry in guest RAM below the monitor and not
- * on page 0); false (and the cache left to miss) if not. */
-static bool seg_ic_entry(struct vm *vm, struct seg_ic *ic, uint16_t sel)
+/* The GDT entry of `sel` into the cache's compares (and into desc), if
+ * translated code can read it (a GDT selector, the entry in guest RAM below
+ * the monitor and not on page 0); false (and the cache left to miss) if not. */
+static bool seg_ic_entry(struct vm *vm, struct seg_ic *ic, uint16_t sel, uint32_t desc[2])
 {
     const struct vcpu *c = &vm->cpu;
     uint32_t entry = c->gdtr.base + (sel & ~7u), gpa = entry, err;
-    uint32_t desc[2];
     struct walk w;
     struct paging_mode m = vm_paging_mode(vm);
     if ((c->cr0 & CR0_PG) && paging_walk(&vm->ram, &m, entry, WALK_PROBE, &w, &err))
@@ -212,7 +211,8 @@ void tcache_seg_ic_patch(struct vm *vm, struct seg_ic *ic, unsigned seg)
             ic = ic->other;
     }
     uint16_t sel = c->seg[seg].sel;
-    if (!seg_ic_entry(vm, ic, sel))
+    uint32_t desc[2];
+    if (!seg_ic_entry(vm, ic, sel, desc))
         return;
     ic->cache = c->seg[seg];
     if (seg == SEG_GS) {
@@ -230,7 +230,8 @@ void tcache_seg_ic_patch(struct vm *vm, struct seg_ic *ic, unsigned seg)
  * result `zf`: make the inline code give that result again. */
 void tcache_verw_ic_patch(struct vm *vm, struct seg_ic *ic, uint16_t sel, bool zf)
 {
-    if (!seg_ic_entry(vm, ic, sel))
+    uint32_t desc[2];
+    if (!seg_ic_entry(vm, ic, sel, desc))
         return;
     patch_u32(ic->zf_table, MON_BLOCK + VB_ZF_TABLES + (zf ? 256 : 0));
     patch_u32(ic->neg_sel, -(uint32_t)sel);
@@ -245,20 +246,14 @@ void tcache_iret_ic_patch(struct vm *vm, struct seg_ic *ic)
     const struct vcpu *c = &vm->cpu;
     const struct seg_cache *cs = &c->seg[SEG_CS];
     patch_u32(ic->neg_sel, (uint32_t)-0x10000);
-    uint32_t vflags = c->blk->vflags;
+    uint32_t vflags = c->blk->vflags, desc[2];
     if ((cs->sel & 3) || cs->limit != 0xffffffffu || (vflags & ~EFLAGS_ID) ||
-        !seg_ic_entry(vm, ic, cs->sel))
-        return;
-    uint32_t desc[2];
-    memcpy(&desc[0], (void *)(uintptr_t)ic->neg_desc[0], 4);
-    memcpy(&desc[1], (void *)(uintptr_t)ic->neg_desc[1], 4);
-    if (-desc[0] != c->blk->cs_desc[0] || -desc[1] != c->blk->cs_desc[1]) {
-        patch_u32(ic->neg_sel, (uint32_t)-0x10000);
-        return;
-    }
+        !seg_ic_entry(vm, ic, cs->sel, desc) || desc[0] != c->blk->cs_desc[0] ||
+        desc[1] != c->blk->cs_desc[1])
+        return; /* neg_sel stays unmatchable */
     patch_u32(ic->iret_neg_cur[0], -(uint32_t)cs->sel);
-    patch_u32(ic->iret_neg_cur[1], desc[0]);
-    patch_u32(ic->iret_neg_cur[2], desc[1]);
+    patch_u32(ic->iret_neg_cur[1], -desc[0]);
+    patch_u32(ic->iret_neg_cur[2], -desc[1]);
     patch_u32(ic->iret_vflags_key[0], -vflags);
     patch_u32(ic->iret_vflags_key[1], -(vflags >> 16));
     patch_u32(ic->neg_sel, -(uint32_t)cs->sel);

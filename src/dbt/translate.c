@@ -283,9 +283,7 @@ static void emit_indirect(struct xlate *x, const struct dbt_insn *in, const uint
  *       jmp <cached block | fixup>
  * fixup: lea -N(%esp),%esp
  * generic: <IBL lookup of (%esp)>
- * first: mov %eax,%gs:SCRATCH_EAX; mov (%esp),%eax; lea N(%esp),%esp
- *       mov %eax,%gs:EXIT_EIP; mov %gs:SCRATCH_EAX,%eax
- *       movl $slot,%gs:EXIT_ARG; jmp mon_stub_exit_ibl_miss
+ * first: <the same with no table to look in: its miss exit>
  */
 static void emit_ret(struct xlate *x, const struct dbt_insn *in)
 {
@@ -305,23 +303,17 @@ static void emit_ret(struct xlate *x, const struct dbt_insn *in)
     uint32_t fixup = e->addr;
     e_bytes(e, (uint8_t[]){ 0x8d, 0xa4, 0x24 }, 3);              /* lea -pop(%esp),%esp */
     e_u32(e, -pop);
-    /* generic: */
-    uint32_t generic = e->addr;
-    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
-    e_bytes(e, (uint8_t[]){ 0x8b, 0x04, 0x24 }, 3);              /* mov (%esp),%eax */
-    e_bytes(e, (uint8_t[]){ 0x8d, 0xa4, 0x24 }, 3);              /* lea pop(%esp),%esp */
-    e_u32(e, pop);
-    emit_ibl(x, slot);
-    /* first: */
-    uint32_t first = e->addr;
-    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
-    e_bytes(e, (uint8_t[]){ 0x8b, 0x04, 0x24 }, 3);              /* mov (%esp),%eax */
-    e_bytes(e, (uint8_t[]){ 0x8d, 0xa4, 0x24 }, 3);              /* lea pop(%esp),%esp */
-    e_u32(e, pop);
-    e_gs_store_reg(e, R_EAX, BLK(VB_EXIT_EIP));
-    e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
-    e_gs_store_imm(e, BLK(VB_EXIT_ARG), slot);
-    e_jmp(e, x->vm->tc.stub_exit_ibl_miss);
+    /* generic: the IBL lookup; first: the same without a table, i.e. its miss exit */
+    uint32_t generic = e->addr, first = 0;
+    for (unsigned i = 0; i < 2; i++) {
+        if (i == 1)
+            first = e->addr;
+        e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+        e_bytes(e, (uint8_t[]){ 0x8b, 0x04, 0x24 }, 3);          /* mov (%esp),%eax */
+        e_bytes(e, (uint8_t[]){ 0x8d, 0xa4, 0x24 }, 3);          /* lea pop(%esp),%esp */
+        e_u32(e, pop);
+        emit_ibl_in(x, slot, i == 0 ? x->ibl_off : 0);
+    }
 
     struct tb_exit *ex = &x->tb->exits[x->tb->nexits++];
     ex->slot = slot;
