@@ -85,6 +85,7 @@ struct vm {
     volatile sig_atomic_t timer_fired;
     bool devices_touched;            /* a timer port or MMIO access since the last devices_update */
     bool poll_irq_armed;
+    volatile sig_atomic_t poll_exit_armed; /* MON_POLL_EXIT is armed (or may be) */
     bool console_raw;                /* stdin is a terminal we put in raw mode */
     bool console_escape;             /* Ctrl-A seen, waiting for the command key */
     bool console_eof;                /* stdin reached end of file: stop polling it */
@@ -255,6 +256,13 @@ bool msr_write(struct vm *vm, uint32_t msr, uint64_t val);
 /* signal.c / seccomp.c */
 int signals_init(struct vm *vm);
 void poll_arm(struct vm *vm, uint32_t page, bool armed);
+/* Disarm MON_POLL_EXIT if a signal or the run loop armed it (an mprotect
+ * saved on every exit that did not need it). */
+static inline void poll_exit_disarm(struct vm *vm)
+{
+    if (vm->poll_exit_armed)
+        poll_arm(vm, MON_POLL_EXIT, false);
+}
 int seccomp_install(void);
 
 /* ioport dispatch with tracing (devices registered in vm.c) */

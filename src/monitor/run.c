@@ -150,7 +150,11 @@ int vm_run(struct vm *vm)
     struct vcpu_block *b = c->blk;
     struct callout_site *resumed = NULL; /* the callout the guest continues after */
 
-    while (!vm->stop && handle_requests(vm)) {
+    while (!vm->stop) {
+        /* Before the request flags are read: a signal after this arms again. */
+        poll_exit_disarm(vm);
+        if (!handle_requests(vm))
+            break;
         if (vm->has_pending_fault) {
             vm->has_pending_fault = false;
             deliver_fault(vm, &vm->pending_fault);
@@ -160,7 +164,6 @@ int vm_run(struct vm *vm)
             vm->timer_fired = 0;
             vm->timer_deadline = 0; /* a one-shot timer: it is disarmed now */
             vm->devices_touched = true;
-            poll_arm(vm, MON_POLL_EXIT, false);
             uart16550_poll_rx(&vm->uart);
         }
         if (vm->devices_touched || c->halted)
@@ -232,7 +235,6 @@ int vm_run(struct vm *vm)
             break;
         }
         case EXIT_SIGNAL:
-            poll_arm(vm, MON_POLL_EXIT, false);
             if (vm->mmio_pending) {
                 struct fault f;
                 vm->mmio_pending = false;

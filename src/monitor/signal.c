@@ -45,6 +45,8 @@ static struct vm *signal_vm(void)
 
 void poll_arm(struct vm *vm, uint32_t page, bool armed)
 {
+    if (page == MON_POLL_EXIT)
+        vm->poll_exit_armed = armed;
     mprotect((void *)(uintptr_t)(vm->mon_base + page), PAGE_SIZE,
              PROT_READ | (armed ? 0 : PROT_WRITE));
 }
@@ -325,7 +327,7 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
         if (page == MON_POLL_EXIT && vm->cpu.irq_shadow && !(g[REG_EFL] & EFLAGS_TF)) {
             /* Leaving here would not run the instruction in the shadow, and
              * the monitor would only come back: step it first. */
-            poll_arm(vm, MON_POLL_EXIT, false);
+            poll_exit_disarm(vm);
             vm->shadow_step = true;
             vm->shadow_starts = 0;
             g[REG_EFL] |= EFLAGS_TF;
