@@ -79,22 +79,29 @@ static inline void guest_ram_set_code(struct guest_ram *ram, uint32_t gpa, bool 
  * Supervisor-only guest pages carry protection key `pkey_sup`, which PKRU
  * denies while the guest runs at CPL 3.
  *
- * A CR3 write is where this costs: every non-global page refaults, at a host
- * signal each.  So the shadow remembers, for the last SHADOW_SPACES page
- * directories, which linear pages the guest touched while each was loaded,
- * and a CR3 write maps them again at once from the new tables, as a TLB may
- * load any entry whose A bit is already set.  Pages the new tables map
- * exactly as before (same CR3 written again) are simply kept.
+ * A CR3 write is where this costs: every non-global page would refault, at a
+ * host signal each, and be mapped again, at an mmap each.  So the pages of the
+ * last SHADOW_SPACES page directories stay mapped, each space's behind a
+ * protection key of its own that PKRU denies while another space is loaded
+ * ("parked"; U/S pages only: supervisor pages already carry pkey_sup).  A CR3
+ * write re-keys the old space's fresh pages (key 0) to its key, in runs, and
+ * checks each parked page of the new space against its tables with a probe
+ * walk, as a TLB may load any entry whose A bit is already set: what maps
+ * the same is used again as it is, the rest is dropped.  Pages the new
+ * tables map exactly as the old ones (text shared by two processes) are
+ * simply kept with key 0.  A page the loaded space touches while another
+ * space's key covers it faults like an unmapped one and is mapped again.
  */
 #define SHADOW_PAGES (GUEST_SPACE / PAGE_SIZE)
-#define SHADOW_SPACES 16
-#define SHADOW_SPACE_PAGES 1024
+#define SHADOW_SPACES 12  /* at most: as many as the host has protection keys for */
 
 struct shadow_space {
     uint32_t cr3;       /* page directory base */
-    uint32_t npages;    /* 0: slot unused */
-    uint64_t last_used;
-    uint32_t pn[SHADOW_SPACE_PAGES]; /* linear page numbers it had mapped */
+    int key;            /* its protection key */
+    uint64_t last_used; /* 0: slot unused */
+    /* Its parked pages (those of them still carrying `key`: see owner). */
+    uint32_t *pn;
+    uint32_t npages, cap;
 };
 
 struct paging_mode;
@@ -117,12 +124,18 @@ struct shadow {
     uint32_t nnonglobal, max_nonglobal;
     uint8_t *listed;    /* one bit per linear page: in `nonglobal` */
     uint8_t *attr;      /* per linear page: SHADOW_W/SHADOW_U it was mapped with */
-    struct shadow_space *spaces; /* SHADOW_SPACES of them */
-    int pagemap;        /* /proc/self/pagemap, or -1 */
+    /* Per linear page: slot + 1 of the space whose key the mapping carries,
+     * 0 for key 0 or pkey_sup (the loaded space's own, or kept for it). */
+    uint8_t *owner;
+    struct shadow_space spaces[SHADOW_SPACES];
+    unsigned nspaces;   /* slots with a key */
+    int cur;            /* slot of the loaded space, -1 if it has none */
+    uint32_t key_bits;  /* both PKRU bits of every key the shadow owns */
+    uint32_t pkru_deny; /* access-disable bits of the keys of parked spaces */
     uint64_t clock;
     uint64_t hidden_faults;
     uint64_t maps, unmaps;  /* host mmap calls placing / dropping shadow pages */
-    uint64_t kept, restored; /* pages a CR3 write kept / mapped again */
+    uint64_t kept, parked, reloaded; /* pages a CR3 write kept / parked / found valid again */
 };
 
 #define SHADOW_W 1u
@@ -130,6 +143,7 @@ struct shadow {
 
 int shadow_init(struct shadow *sh, const struct guest_ram *ram);
 void shadow_destroy(struct shadow *sh);
+/* Mapped for the loaded space (not under a parked space's key). */
 bool shadow_is_mapped(const struct shadow *sh, uint32_t linear);
 /* Map guest frame gpa at linear: read-only if !writable or gpa holds code;
  * supervisor pages get the supervisor protection key.  With `populate` the
@@ -146,9 +160,10 @@ void shadow_unmap_page(struct shadow *sh, uint32_t linear);
 void shadow_invlpg(struct shadow *sh, uint32_t linear);
 /* Drop every mapping, or every non-global one. */
 void shadow_unmap_all(struct shadow *sh, bool keep_global);
-/* A CR3 write, `m` the new paging state: drop the non-global pages the new
- * tables do not map the same way, remember the old space's pages, and map
- * again those the new space had when it was last loaded. */
+/* A CR3 write, `m` the new paging state: keep the non-global pages the new
+ * tables map the same way, park the old space's others (or drop them), and
+ * take back those of the new space's parked pages its tables still map the
+ * same way.  PKRU must then follow pkru_deny (vm_pkru). */
 void shadow_switch(struct shadow *sh, struct guest_ram *ram, const struct paging_mode *m,
                    uint32_t old_cr3);
 /* A page of RAM now holds translated code (or no longer does). */

@@ -191,6 +191,7 @@ struct ibl_entry {
 #define VB_SYS_INLINE 0xd8   /* the last inline SYSENTER (1) or SYSEXIT (2) not yet in vcpu.seg, or 0 */
 #define VB_CS_DESC 0xdc      /* 2 x u32: the descriptor CS was loaded from, A bit set (inline IRET) */
 #define VB_PF_RETRY 0xe4     /* non-zero: an IRET back to the last #PF maps CR2's page (emulate.c) */
+#define VB_PKRU_CPL 0xe8     /* 2 x u32: PKRU for CPL 0 and for CPL 3 (inline SYSENTER/SYSEXIT) */
 #define VB_FXSAVE 0x100      /* guest x87/MMX/SSE state (FXSAVE image) while the monitor runs */
 #define VB_ZF_TABLES 0x300   /* 2 x 256 bytes: AH image with ZF clear / set (inline VERW) */
 #define VB_IRET_FLAGS 0x500  /* 2 x 256 bytes, by IRQ_PENDING: non-zero for EFLAGS bits 8-15 an
@@ -242,7 +243,8 @@ struct vcpu_block {
     uint32_t sys_inline;
     uint32_t cs_desc[2];
     uint32_t pf_retry;
-    uint8_t pad4[VB_FXSAVE - 0xe8];
+    uint32_t pkru_cpl[2];
+    uint8_t pad4[VB_FXSAVE - 0xf0];
     uint8_t fxsave[512] __attribute__((aligned(16)));
     uint8_t zf_table[2][256];
     uint8_t iret_flags[2][256];

@@ -138,12 +138,13 @@ void console_restore(struct vm *vm);
 
 /* run.c */
 int vm_run(struct vm *vm);
-/* PKRU while the guest runs at `cpl`: supervisor pages denied at CPL 3. */
+/* PKRU while the guest runs at `cpl`: parked address spaces denied (mmu.h),
+ * and supervisor pages at CPL 3. */
 static inline uint32_t vm_pkru(const struct vm *vm, unsigned cpl)
 {
-    uint32_t key_bits = 3u << (2 * vm->shadow.pkey_sup);
-    uint32_t pkru = vm->host_pkru & ~key_bits;
-    return cpl == 3 ? pkru | 1u << (2 * vm->shadow.pkey_sup) : pkru;
+    const struct shadow *sh = &vm->shadow;
+    uint32_t pkru = (vm->host_pkru & ~sh->key_bits) | sh->pkru_deny;
+    return cpl == 3 ? pkru | 1u << (2 * sh->pkey_sup) : pkru;
 }
 
 /* gmem.c: guest memory as the CPU sees it (linear addresses, segments).

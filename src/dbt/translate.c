@@ -829,7 +829,7 @@ static uint32_t branch_target(const struct dbt_insn *in, uint32_t eip)
  *       jecxz 1f; jmp slow
  *   1:  [SYSEXIT: mov %gs:SCRATCH_ECX,%esp]
  *       mov %eax,%gs:SCRATCH_EAX; mov %edx,%gs:SCRATCH_EDX
- *       mov $PKRU,%eax; mov $0,%ecx; mov $0,%edx; wrpkru; mov %eax,%gs:PKRU
+ *       mov %gs:PKRU_CPL+4*(CPL==3),%eax; mov $0,%ecx; mov $0,%edx; wrpkru; mov %eax,%gs:PKRU
  *       movw $CS,%gs:GUEST_SEL+2*CS; movw $SS,%gs:GUEST_SEL+2*SS
  *       movw $FLAT_RW,%gs:HOST_SEL+2*SS; mov %gs:HOST_SEL+2*SS,%ss
  *       movw $FLAT_RO,%gs:CS_ALIAS; mov %gs:HOST_SEL_FS (SYSEXIT: GS_ALIAS),%fs
@@ -860,8 +860,7 @@ static bool emit_sysenter_sysexit(struct xlate *x, const struct dbt_insn *in, co
         e_gs_load_reg(e, R_ESP, BLK(VB_SCRATCH_ECX));
     e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
     e_gs_store_reg(e, R_EDX, BLK(VB_SCRATCH_EDX));
-    e_u8(e, 0xb8);                                               /* mov $pkru,%eax */
-    e_u32(e, vm_pkru(x->vm, cpl));
+    e_gs_load_reg(e, R_EAX, BLK(VB_PKRU_CPL + (cpl == 3 ? 4 : 0)));
     e_u8(e, 0xb9);                                               /* mov $0,%ecx */
     e_u32(e, 0);
     e_u8(e, 0xba);                                               /* mov $0,%edx */

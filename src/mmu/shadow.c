@@ -9,10 +9,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "popek/mmu.h"
 
@@ -42,15 +40,27 @@ int shadow_init(struct shadow *sh, const struct guest_ram *ram)
     sh->nonglobal = malloc(sh->max_nonglobal * sizeof(uint32_t));
     sh->listed = calloc(SHADOW_PAGES / 8, 1);
     sh->attr = calloc(SHADOW_PAGES, 1);
-    sh->spaces = calloc(SHADOW_SPACES, sizeof(*sh->spaces));
+    sh->owner = calloc(SHADOW_PAGES, 1);
     if (!sh->mapped || !sh->global || !sh->large || !sh->rmap_head || !sh->rmap_next ||
-        !sh->rmap_frame || !sh->nonglobal || !sh->listed || !sh->attr || !sh->spaces)
+        !sh->rmap_frame || !sh->nonglobal || !sh->listed || !sh->attr || !sh->owner)
         return -ENOMEM;
-    sh->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    sh->cur = -1;
     /* Without protection keys, ring 3 cannot be told from ring 0 in the
      * shadow; refuse rather than let guest user code read kernel pages. */
     sh->pkey_sup = pkey_alloc(0, 0);
-    return sh->pkey_sup < 0 ? -errno : 0;
+    if (sh->pkey_sup < 0)
+        return -errno;
+    sh->key_bits = 3u << (2 * sh->pkey_sup);
+    /* Keys for parked address spaces: as many as the host gives (none
+     * just means every CR3 write drops the old space's pages). */
+    while (sh->nspaces < SHADOW_SPACES) {
+        int key = pkey_alloc(0, 0);
+        if (key < 0)
+            break;
+        sh->spaces[sh->nspaces++].key = key;
+        sh->key_bits |= 3u << (2 * key);
+    }
+    return 0;
 }
 
 void shadow_destroy(struct shadow *sh)
@@ -64,15 +74,20 @@ void shadow_destroy(struct shadow *sh)
     free(sh->nonglobal);
     free(sh->listed);
     free(sh->attr);
-    free(sh->spaces);
-    if (sh->pagemap >= 0)
-        close(sh->pagemap);
+    free(sh->owner);
+    for (unsigned i = 0; i < sh->nspaces; i++) {
+        free(sh->spaces[i].pn);
+        pkey_free(sh->spaces[i].key);
+    }
+    if (sh->pkey_sup >= 0)
+        pkey_free(sh->pkey_sup);
     memset(sh, 0, sizeof(*sh));
 }
 
 bool shadow_is_mapped(const struct shadow *sh, uint32_t linear)
 {
-    return bit(sh->mapped, linear / PAGE_SIZE);
+    uint32_t pn = linear / PAGE_SIZE;
+    return bit(sh->mapped, pn) && (!sh->owner[pn] || sh->owner[pn] == sh->cur + 1);
 }
 
 static void rmap_remove(struct shadow *sh, uint32_t pn)
@@ -127,6 +142,7 @@ int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32
     set_bit(sh->global, pn, global);
     set_bit(sh->large, pn, large);
     sh->attr[pn] = (uint8_t)((writable ? SHADOW_W : 0) | (user ? SHADOW_U : 0));
+    sh->owner[pn] = 0;
     if (!global)
         note_nonglobal(sh, pn);
     if (large)
@@ -165,6 +181,7 @@ int shadow_map_large(struct shadow *sh, struct guest_ram *ram, uint32_t linear, 
         set_bit(sh->mapped, pn, true);
         set_bit(sh->global, pn, global);
         set_bit(sh->large, pn, true);
+        sh->owner[pn] = 0;
         if (!global)
             note_nonglobal(sh, pn);
         sh->rmap_frame[pn] = frame;
@@ -188,6 +205,7 @@ static void reserve(struct shadow *sh, uint32_t linear, uint64_t len)
 static void forget(struct shadow *sh, uint32_t pn)
 {
     rmap_remove(sh, pn);
+    sh->owner[pn] = 0;
     set_bit(sh->mapped, pn, false);
     set_bit(sh->global, pn, false);
     set_bit(sh->large, pn, false);
@@ -240,27 +258,8 @@ void shadow_unmap_all(struct shadow *sh, bool keep_global)
     }
     if (!keep_global)
         memset(sh->large_region, 0, sizeof(sh->large_region));
-}
-
-/* The slot remembering page directory `cr3`, or, with `claim`, the least
- * recently used one other than `spare`, emptied for it. */
-static struct shadow_space *space_slot(struct shadow *sh, uint32_t cr3, bool claim,
-                                       const struct shadow_space *spare)
-{
-    struct shadow_space *lru = NULL;
-    for (unsigned i = 0; i < SHADOW_SPACES; i++) {
-        struct shadow_space *s = &sh->spaces[i];
-        if (s->npages && s->cr3 == cr3) {
-            s->last_used = ++sh->clock;
-            return s;
-        }
-        if (s != spare && (!lru || s->last_used < lru->last_used))
-            lru = s;
-    }
-    if (!claim)
-        return NULL;
-    *lru = (struct shadow_space){ .cr3 = cr3, .last_used = ++sh->clock };
-    return lru;
+    for (unsigned i = 0; i < sh->nspaces; i++)
+        sh->spaces[i].npages = 0; /* their pages went too */
 }
 
 /* What the new tables make of linear page `pn`, as shadow_map's attributes;
@@ -284,42 +283,91 @@ static bool maps_same(struct shadow *sh, struct guest_ram *ram, const struct pag
            w.gpa / PAGE_SIZE == sh->rmap_frame[pn] && attr == sh->attr[pn];
 }
 
-static int cmp_pn(const void *a, const void *b)
+/* The slot of page directory `cr3`; with `claim`, if it has none, the least
+ * recently used one other than `spare`, its parked pages dropped. */
+static struct shadow_space *space_slot(struct shadow *sh, uint32_t cr3, bool claim,
+                                       const struct shadow_space *spare);
+
+/* Consecutive linear pages that a CR3 write re-keys (key >= 0, all with
+ * protection `prot`) or drops (key < 0): one system call for the run. */
+struct run {
+    uint32_t start, end;
+    int key, prot;
+};
+
+static void run_flush(struct shadow *sh, struct run *r)
 {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
+    if (r->end == r->start)
+        return;
+    void *addr = (void *)(uintptr_t)(r->start * PAGE_SIZE);
+    size_t len = (size_t)(r->end - r->start) * PAGE_SIZE;
+    if (r->key < 0)
+        reserve(sh, r->start * PAGE_SIZE, len);
+    else
+        pkey_mprotect(addr, len, r->prot, r->key);
+    r->start = r->end = 0;
 }
 
-/* Into `space`, the mapped non-global 4 KiB pages the guest has touched since
- * they were mapped: those with a host page-table entry (mmap does not make
- * one; the first access does), read from /proc/self/pagemap.
- * Pages mapped but never used are not worth mapping again. */
-static void remember_touched(struct shadow *sh, struct shadow_space *space)
+static void run_add(struct shadow *sh, struct run *r, uint32_t pn, int key, int prot)
 {
-    uint32_t *pn = space->pn, n = 0;
-    space->npages = 0;
-    if (sh->pagemap < 0)
-        return;
-    for (uint32_t i = 0; i < sh->nnonglobal && i < sh->max_nonglobal && n < SHADOW_SPACE_PAGES; i++) {
-        uint32_t p = sh->nonglobal[i];
-        if (bit(sh->mapped, p) && !bit(sh->global, p) && !bit(sh->large, p))
-            pn[n++] = p;
+    if (r->end != r->start && (pn != r->end || key != r->key || prot != r->prot))
+        run_flush(sh, r);
+    if (r->end == r->start)
+        *r = (struct run){ .start = pn, .end = pn, .key = key, .prot = prot };
+    r->end = pn + 1;
+}
+
+static void drop(struct shadow *sh, struct run *r, uint32_t pn)
+{
+    forget(sh, pn);
+    run_add(sh, r, pn, -1, 0);
+}
+
+/* The host protection of mapped page `pn` (as shadow_map chose it). */
+static int page_prot(struct shadow *sh, struct guest_ram *ram, uint32_t pn)
+{
+    bool w = (sh->attr[pn] & SHADOW_W) && !guest_ram_is_code(ram, sh->rmap_frame[pn] * PAGE_SIZE);
+    return PROT_READ | (w ? PROT_WRITE : 0);
+}
+
+static void park(struct shadow_space *s, uint32_t pn)
+{
+    if (s->npages == s->cap) {
+        uint32_t cap = s->cap ? 2 * s->cap : 256;
+        uint32_t *p = realloc(s->pn, cap * sizeof(*p));
+        if (!p)
+            return; /* the page stays keyed; a later claim of the slot misses it */
+        s->pn = p;
+        s->cap = cap;
     }
-    qsort(pn, n, sizeof(*pn), cmp_pn);
-    /* One read per window of 512 pages holding any: a pread costs far
-     * more than the entries of the holes between a process's pages. */
-    for (uint32_t i = 0; i < n;) {
-        uint64_t entry[512];
-        uint32_t first = pn[i], k = i;
-        while (k < n && pn[k] - first < 512)
-            k++;
-        uint32_t len = pn[k - 1] - first + 1;
-        ssize_t got = pread(sh->pagemap, entry, len * sizeof(entry[0]), (off_t)first * 8);
-        uint32_t have = got > 0 ? (uint32_t)got / 8 : 0;
-        for (; i < k; i++)
-            if (pn[i] - first < have && entry[pn[i] - first] >> 63)
-                pn[space->npages++] = pn[i];
+    s->pn[s->npages++] = pn;
+}
+
+static struct shadow_space *space_slot(struct shadow *sh, uint32_t cr3, bool claim,
+                                       const struct shadow_space *spare)
+{
+    struct shadow_space *lru = NULL;
+    for (unsigned i = 0; i < sh->nspaces; i++) {
+        struct shadow_space *s = &sh->spaces[i];
+        if (s->last_used && s->cr3 == cr3) {
+            s->last_used = ++sh->clock;
+            return s;
+        }
+        if (s != spare && (!lru || s->last_used < lru->last_used))
+            lru = s;
     }
+    if (!claim || !lru)
+        return NULL;
+    struct run r = { 0 };
+    uint8_t slot = (uint8_t)(lru - sh->spaces + 1);
+    for (uint32_t i = 0; i < lru->npages; i++)
+        if (sh->owner[lru->pn[i]] == slot && bit(sh->mapped, lru->pn[i]))
+            drop(sh, &r, lru->pn[i]);
+    run_flush(sh, &r);
+    lru->npages = 0;
+    lru->cr3 = cr3;
+    lru->last_used = ++sh->clock;
+    return lru;
 }
 
 void shadow_switch(struct shadow *sh, struct guest_ram *ram, const struct paging_mode *m,
@@ -327,45 +375,64 @@ void shadow_switch(struct shadow *sh, struct guest_ram *ram, const struct paging
 {
     struct shadow_space *new = space_slot(sh, m->cr3 & PAGE_MASK, false, NULL);
     struct shadow_space *old = space_slot(sh, old_cr3 & PAGE_MASK, true, new);
-    remember_touched(sh, old);
+    uint8_t old_slot = old ? (uint8_t)(old - sh->spaces + 1) : 0;
+    uint8_t new_slot = new ? (uint8_t)(new - sh->spaces + 1) : 0;
+    if (old == new)
+        old = NULL; /* the same directory again: nothing to park */
     if (sh->nnonglobal > sh->max_nonglobal) {
         shadow_unmap_all(sh, true);
     } else {
-        /* Keep what maps the same, drop the rest (runs of consecutive pages
-         * in one mmap); the list is rebuilt in place with the kept pages. */
+        /* The loaded space's pages: keep what the new tables map the same
+         * (with key 0 unless it already carries the new space's key), park
+         * the old space's user pages under its key, drop the rest.  The
+         * list is rebuilt in place with the kept pages. */
+        struct run r = { 0 };
         uint32_t n = sh->nnonglobal;
         sh->nnonglobal = 0;
-        for (uint32_t i = 0; i < n;) {
-            uint32_t pn = sh->nonglobal[i++];
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t pn = sh->nonglobal[i];
             set_bit(sh->listed, pn, false);
             if (!bit(sh->mapped, pn) || bit(sh->global, pn))
                 continue;
+            uint8_t own = sh->owner[pn];
             if (maps_same(sh, ram, m, pn)) {
+                if (own && own != new_slot) {
+                    run_add(sh, &r, pn, 0, page_prot(sh, ram, pn));
+                    sh->owner[pn] = 0;
+                }
                 note_nonglobal(sh, pn);
                 sh->kept++;
-                continue;
+            } else if (old && (sh->attr[pn] & SHADOW_U) && !bit(sh->large, pn)) {
+                if (own != old_slot)
+                    run_add(sh, &r, pn, old->key, page_prot(sh, ram, pn));
+                sh->owner[pn] = old_slot;
+                park(old, pn);
+                sh->parked++;
+            } else {
+                drop(sh, &r, pn);
             }
-            uint32_t end = pn;
-            forget(sh, end++);
-            while (i < n && sh->nonglobal[i] == end && bit(sh->mapped, end) &&
-                   !bit(sh->global, end) && !maps_same(sh, ram, m, end)) {
-                set_bit(sh->listed, end, false);
-                forget(sh, end++);
-                i++;
-            }
-            reserve(sh, pn * PAGE_SIZE, (uint64_t)(end - pn) * PAGE_SIZE);
         }
+        /* The new space's parked pages its tables still map the same way. */
+        for (uint32_t i = 0; new && i < new->npages; i++) {
+            uint32_t pn = new->pn[i];
+            if (sh->owner[pn] != new_slot || !bit(sh->mapped, pn))
+                continue;
+            if (maps_same(sh, ram, m, pn)) {
+                note_nonglobal(sh, pn);
+                sh->reloaded++;
+            } else {
+                drop(sh, &r, pn);
+            }
+        }
+        run_flush(sh, &r);
     }
-    for (uint32_t i = 0; new && i < new->npages; i++) {
-        uint32_t pn = new->pn[i];
-        struct walk w;
-        uint8_t attr;
-        if (bit(sh->mapped, pn) || pn * PAGE_SIZE >= sh->limit || !probe(ram, m, pn, &w, &attr) ||
-            shadow_map(sh, ram, pn * PAGE_SIZE, w.gpa, attr & SHADOW_W, attr & SHADOW_U, w.global,
-                       false, false) < 0)
-            continue;
-        sh->restored++;
-    }
+    if (new)
+        new->npages = 0;
+    sh->cur = new ? new_slot - 1 : -1;
+    sh->pkru_deny = 0;
+    for (unsigned i = 0; i < sh->nspaces; i++)
+        if ((int)i != sh->cur)
+            sh->pkru_deny |= 1u << (2 * sh->spaces[i].key);
 }
 
 void shadow_set_code(struct shadow *sh, struct guest_ram *ram, uint32_t gpa, bool code)

@@ -186,7 +186,9 @@ int vm_run(struct vm *vm)
         vm_log(vm, LOG_EXEC, "exec: %08x (tc %08x)\n", tb->eip, tb->tc);
         b->entry_far_off = tb->tc;
         b->exit_reason = EXIT_NONE;
-        b->pkru = vm_pkru(vm, vcpu_cpl(c));
+        b->pkru_cpl[0] = vm_pkru(vm, 0);
+        b->pkru_cpl[1] = vm_pkru(vm, 3);
+        b->pkru = b->pkru_cpl[vcpu_cpl(c) == 3];
         b->entry_fs = vcpu_cpl(c) == 3 ? b->gs_alias : b->host_sel[SEG_FS]; /* translate.c, fs_home */
         for (unsigned s = 0; s < SEG_COUNT; s++)
             b->guest_sel[s] = c->seg[s].sel;

@@ -55,6 +55,7 @@ _Static_assert(offsetof(struct vcpu_block, vm) == VB_VM, "VB_VM");
 _Static_assert(offsetof(struct vcpu_block, ibl_hits) == VB_IBL_HITS, "VB_IBL_HITS");
 _Static_assert(offsetof(struct vcpu_block, resume_fs) == VB_RESUME_FS, "VB_RESUME_FS");
 _Static_assert(offsetof(struct vcpu_block, pkru) == VB_PKRU, "VB_PKRU");
+_Static_assert(offsetof(struct vcpu_block, pkru_cpl) == VB_PKRU_CPL, "VB_PKRU_CPL");
 _Static_assert(offsetof(struct vcpu_block, gs_alias_wrap) == VB_GS_ALIAS_WRAP, "VB_GS_ALIAS_WRAP");
 _Static_assert(offsetof(struct vcpu_block, fxsave) == VB_FXSAVE, "VB_FXSAVE");
 _Static_assert(sizeof(struct vcpu_block) <= MON_STUBS - MON_BLOCK, "vcpu_block fits its page");
@@ -379,8 +380,9 @@ void vm_print_stats(struct vm *vm, FILE *f)
     fprintf(f, "  hidden faults          %llu\n", (unsigned long long)vm->shadow.hidden_faults);
     fprintf(f, "  shadow mmaps           %llu placed, %llu dropped\n",
             (unsigned long long)vm->shadow.maps, (unsigned long long)vm->shadow.unmaps);
-    fprintf(f, "  CR3 writes kept        %llu pages, mapped again %llu\n",
-            (unsigned long long)vm->shadow.kept, (unsigned long long)vm->shadow.restored);
+    fprintf(f, "  CR3 writes kept        %llu pages, parked %llu, reloaded %llu\n",
+            (unsigned long long)vm->shadow.kept, (unsigned long long)vm->shadow.parked,
+            (unsigned long long)vm->shadow.reloaded);
     fprintf(f, "  guest exceptions       %llu\n", (unsigned long long)vm->stats.guest_exceptions);
     fprintf(f, "  monitor entries        %llu\n", (unsigned long long)vm->stats.monitor_entries);
     fprintf(f, "  callouts (translated sites / executed):\n");
