@@ -374,11 +374,16 @@ void shadow_switch(struct shadow *sh, struct guest_ram *ram, const struct paging
                    uint32_t old_cr3)
 {
     struct shadow_space *new = space_slot(sh, m->cr3 & PAGE_MASK, false, NULL);
-    struct shadow_space *old = space_slot(sh, old_cr3 & PAGE_MASK, true, new);
-    uint8_t old_slot = old ? (uint8_t)(old - sh->spaces + 1) : 0;
+    struct shadow_space *old = space_slot(sh, old_cr3 & PAGE_MASK, false, NULL);
     uint8_t new_slot = new ? (uint8_t)(new - sh->spaces + 1) : 0;
-    if (old == new)
+    /* A space is parked from the second time it is left: the first time it
+     * only gets a slot, so that the short-lived (a fork child that execs,
+     * say) do not cost a re-keying and then an eviction. */
+    if (!old)
+        space_slot(sh, old_cr3 & PAGE_MASK, true, new);
+    else if (old == new)
         old = NULL; /* the same directory again: nothing to park */
+    uint8_t old_slot = old ? (uint8_t)(old - sh->spaces + 1) : 0;
     if (sh->nnonglobal > sh->max_nonglobal) {
         shadow_unmap_all(sh, true);
     } else {
