@@ -330,17 +330,20 @@ static int page_prot(struct shadow *sh, struct guest_ram *ram, uint32_t pn)
     return PROT_READ | (w ? PROT_WRITE : 0);
 }
 
-static void park(struct shadow_space *s, uint32_t pn)
+/* Into the space's list; false if it cannot grow (then the page must go:
+ * its key will be another space's one day). */
+static bool park(struct shadow_space *s, uint32_t pn)
 {
     if (s->npages == s->cap) {
         uint32_t cap = s->cap ? 2 * s->cap : 256;
         uint32_t *p = realloc(s->pn, cap * sizeof(*p));
         if (!p)
-            return; /* the page stays keyed; a later claim of the slot misses it */
+            return false;
         s->pn = p;
         s->cap = cap;
     }
     s->pn[s->npages++] = pn;
+    return true;
 }
 
 static struct shadow_space *space_slot(struct shadow *sh, uint32_t cr3, bool claim,
@@ -407,11 +410,10 @@ void shadow_switch(struct shadow *sh, struct guest_ram *ram, const struct paging
                 }
                 note_nonglobal(sh, pn);
                 sh->kept++;
-            } else if (old && (sh->attr[pn] & SHADOW_U) && !bit(sh->large, pn)) {
+            } else if (old && (sh->attr[pn] & SHADOW_U) && !bit(sh->large, pn) && park(old, pn)) {
                 if (own != old_slot)
                     run_add(sh, &r, pn, old->key, page_prot(sh, ram, pn));
                 sh->owner[pn] = old_slot;
-                park(old, pn);
                 sh->parked++;
             } else {
                 drop(sh, &r, pn);
