@@ -90,7 +90,10 @@ static inline void guest_ram_set_code(struct guest_ram *ram, uint32_t gpa, bool 
  * the same is used again as it is, the rest is dropped.  Pages the new
  * tables map exactly as the old ones (text shared by two processes) are
  * simply kept with key 0.  A page the loaded space touches while another
- * space's key covers it faults like an unmapped one and is mapped again.
+ * space's key covers it faults like an unmapped one and is mapped again (or
+ * only loses the key, if it maps the same frame the same way).  A space is
+ * parked from the second time it is left, so a fork child that execs costs
+ * no re-keying.
  */
 #define SHADOW_PAGES (GUEST_SPACE / PAGE_SIZE)
 #define SHADOW_SPACES 12  /* at most: as many as the host has protection keys for */
@@ -99,7 +102,8 @@ struct shadow_space {
     uint32_t cr3;       /* page directory base */
     int key;            /* its protection key */
     uint64_t last_used; /* 0: slot unused */
-    /* Its parked pages (those of them still carrying `key`: see owner). */
+    /* The pages carrying its key, parked or (while it is loaded) in use;
+     * may hold entries of pages that lost the key since (see owner). */
     uint32_t *pn;
     uint32_t npages, cap;
 };
@@ -117,9 +121,9 @@ struct shadow {
     uint32_t *rmap_frame;  /* per linear page: the frame it maps */
     int pkey_sup;
     uint32_t limit;     /* the monitor region starts here: never shadowed */
-    /* Linear pages mapped from non-global guest mappings, in mapping order
-     * (may hold stale entries): what a CR3 write drops, without scanning
-     * the bitmaps of all 4 GiB. */
+    /* Linear pages mapped with key 0 or pkey_sup from non-global guest
+     * mappings, in mapping order (may hold stale entries): what a CR3 write
+     * parks or drops, without scanning the bitmaps of all 4 GiB. */
     uint32_t *nonglobal;
     uint32_t nnonglobal, max_nonglobal;
     uint8_t *listed;    /* one bit per linear page: in `nonglobal` */

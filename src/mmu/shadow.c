@@ -128,9 +128,20 @@ int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32
     uint32_t pn = linear / PAGE_SIZE;
     if (linear < PAGE_SIZE || !guest_ram_contains(ram, gpa, PAGE_SIZE))
         return -EFAULT;
+    int prot = PROT_READ | (writable && !guest_ram_is_code(ram, gpa) ? PROT_WRITE : 0);
+    uint8_t attr = (uint8_t)((writable ? SHADOW_W : 0) | (user ? SHADOW_U : 0));
+    if (bit(sh->mapped, pn) && sh->owner[pn] && !global && !large &&
+        sh->rmap_frame[pn] == gpa / PAGE_SIZE && sh->attr[pn] == attr) {
+        /* Parked for another space, and this one maps it the same way (text
+         * two processes share): take the key off rather than map again. */
+        if (pkey_mprotect((void *)(uintptr_t)linear, PAGE_SIZE, prot, user ? 0 : sh->pkey_sup) < 0)
+            return -errno;
+        sh->owner[pn] = 0;
+        note_nonglobal(sh, pn);
+        return 0;
+    }
     if (bit(sh->mapped, pn))
         rmap_remove(sh, pn);
-    int prot = PROT_READ | (writable && !guest_ram_is_code(ram, gpa) ? PROT_WRITE : 0);
     void *p = mmap((void *)(uintptr_t)linear, PAGE_SIZE, prot,
                    MAP_SHARED | MAP_FIXED | (populate ? MAP_POPULATE : 0), ram->memfd, gpa);
     if (p == MAP_FAILED)
@@ -141,7 +152,7 @@ int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32
     set_bit(sh->mapped, pn, true);
     set_bit(sh->global, pn, global);
     set_bit(sh->large, pn, large);
-    sh->attr[pn] = (uint8_t)((writable ? SHADOW_W : 0) | (user ? SHADOW_U : 0));
+    sh->attr[pn] = attr;
     sh->owner[pn] = 0;
     if (!global)
         note_nonglobal(sh, pn);
@@ -387,54 +398,56 @@ void shadow_switch(struct shadow *sh, struct guest_ram *ram, const struct paging
     else if (old == new)
         old = NULL; /* the same directory again: nothing to park */
     uint8_t old_slot = old ? (uint8_t)(old - sh->spaces + 1) : 0;
+    struct run r = { 0 };
     if (sh->nnonglobal > sh->max_nonglobal) {
         shadow_unmap_all(sh, true);
     } else {
-        /* The loaded space's pages: keep what the new tables map the same
-         * (with key 0 unless it already carries the new space's key), park
-         * the old space's user pages under its key, drop the rest.  The
-         * list is rebuilt in place with the kept pages. */
-        struct run r = { 0 };
+        /* The pages with key 0: keep what the new tables map the same, park
+         * the old space's user pages under its key, drop the rest.  The list
+         * is rebuilt in place with the kept pages.  (The old space's pages
+         * that carry its key already are in its list and stay there.) */
         uint32_t n = sh->nnonglobal;
         sh->nnonglobal = 0;
         for (uint32_t i = 0; i < n; i++) {
             uint32_t pn = sh->nonglobal[i];
             set_bit(sh->listed, pn, false);
-            if (!bit(sh->mapped, pn) || bit(sh->global, pn))
+            if (!bit(sh->mapped, pn) || bit(sh->global, pn) || sh->owner[pn])
                 continue;
-            uint8_t own = sh->owner[pn];
             if (maps_same(sh, ram, m, pn)) {
-                if (own && own != new_slot) {
-                    run_add(sh, &r, pn, 0, page_prot(sh, ram, pn));
-                    sh->owner[pn] = 0;
-                }
                 note_nonglobal(sh, pn);
                 sh->kept++;
             } else if (old && (sh->attr[pn] & SHADOW_U) && !bit(sh->large, pn) && park(old, pn)) {
-                if (own != old_slot)
-                    run_add(sh, &r, pn, old->key, page_prot(sh, ram, pn));
+                run_add(sh, &r, pn, old->key, page_prot(sh, ram, pn));
                 sh->owner[pn] = old_slot;
                 sh->parked++;
             } else {
                 drop(sh, &r, pn);
             }
         }
-        /* The new space's parked pages its tables still map the same way. */
-        for (uint32_t i = 0; new && i < new->npages; i++) {
+    }
+    if (new) {
+        /* The new space's keyed pages (its list, compacted in place: entries
+         * whose page lost the key since, and repeats, go): those its tables
+         * still map the same way are used again, the rest are dropped.
+         * `listed`, clear for keyed pages, marks the ones seen. */
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < new->npages; i++) {
             uint32_t pn = new->pn[i];
-            if (sh->owner[pn] != new_slot || !bit(sh->mapped, pn))
+            if (sh->owner[pn] != new_slot || bit(sh->listed, pn))
                 continue;
             if (maps_same(sh, ram, m, pn)) {
-                note_nonglobal(sh, pn);
+                set_bit(sh->listed, pn, true);
+                new->pn[k++] = pn;
                 sh->reloaded++;
             } else {
                 drop(sh, &r, pn);
             }
         }
-        run_flush(sh, &r);
+        new->npages = k;
+        for (uint32_t i = 0; i < k; i++)
+            set_bit(sh->listed, new->pn[i], false);
     }
-    if (new)
-        new->npages = 0;
+    run_flush(sh, &r);
     sh->cur = new ? new_slot - 1 : -1;
     sh->pkru_deny = 0;
     for (unsigned i = 0; i < sh->nspaces; i++)
