@@ -22,7 +22,7 @@ if [ "$status" -ne 0 ]; then
     tail -5 "$err"
     fail=1
 fi
-for step in mount loop fork-exec sha256 cpuinfo fidelity; do
+for step in mount loop fork-exec spaces sha256 cpuinfo fidelity; do
     grep -q "^POPEK-TEST: step $step ok" "$out" || { echo "FAIL: step $step did not pass"; fail=1; }
 done
 grep -q '^POPEK-TEST: done$' "$out" || { echo "FAIL: no 'POPEK-TEST: done'"; fail=1; }
