@@ -15,8 +15,10 @@
 
 struct emu {
     struct vm *vm;
-    struct dbt_insn in;
-    uint8_t bytes[15];
+    const struct dbt_insn *in;  /* the callout site's, or decoded into `own` */
+    const uint8_t *bytes;       /* 15 of them */
+    struct dbt_insn own;        /* left uninitialized unless decoded here */
+    uint8_t own_bytes[15];
     uint32_t eip, next;
     unsigned cpl;
     struct fault *f;
@@ -35,10 +37,10 @@ static bool unsupported(struct emu *e, const char *what)
 {
     fault_set(e, EXC_UD, false, 0); /* not delivered: the VM stops */
     char hex[48] = "";
-    for (unsigned i = 0; i < e->in.zi.length && i < 15; i++)
+    for (unsigned i = 0; i < e->in->zi.length && i < 15; i++)
         snprintf(hex + 3 * i, 4, "%02x ", e->bytes[i]);
     vm_stop(e->vm, 3, "popek: guest executed unsupported %s (%s) at %04x:%08x: %s",
-            ZydisMnemonicGetString(e->in.zi.mnemonic), what, e->vm->cpu.seg[SEG_CS].sel,
+            ZydisMnemonicGetString(e->in->zi.mnemonic), what, e->vm->cpu.seg[SEG_CS].sel,
             e->eip, hex);
     return false;
 }
@@ -82,7 +84,7 @@ static uint32_t op_ea(struct emu *e, const ZydisDecodedOperand *op)
         a += reg_get(e->vm, op->mem.base);
     if (op->mem.index != ZYDIS_REGISTER_NONE)
         a += reg_get(e->vm, op->mem.index) * op->mem.scale;
-    return e->in.zi.address_width == 16 ? a & 0xffff : a;
+    return e->in->zi.address_width == 16 ? a & 0xffff : a;
 }
 
 static bool op_read(struct emu *e, const ZydisDecodedOperand *op, unsigned size, uint32_t *v)
@@ -141,7 +143,7 @@ static bool pop(struct emu *e, uint32_t *v, unsigned size)
 
 static unsigned opsize(const struct emu *e)
 {
-    return e->in.zi.operand_width / 8;
+    return e->in->zi.operand_width / 8;
 }
 
 static void set_zf(struct vm *vm, bool z)
@@ -219,8 +221,8 @@ static bool io_allowed(struct emu *e, uint16_t port, unsigned size)
 static bool emu_io(struct emu *e)
 {
     struct vm *vm = e->vm;
-    const ZydisDecodedInstruction *zi = &e->in.zi;
-    const ZydisDecodedOperand *ops = e->in.ops;
+    const ZydisDecodedInstruction *zi = &e->in->zi;
+    const ZydisDecodedOperand *ops = e->in->ops;
     bool in = zi->mnemonic == ZYDIS_MNEMONIC_IN;
     if (in || zi->mnemonic == ZYDIS_MNEMONIC_OUT) {
         const ZydisDecodedOperand *data = in ? &ops[0] : &ops[1];
@@ -349,7 +351,7 @@ static bool read_cr(struct emu *e, unsigned n, uint32_t *v)
 
 static bool emu_mov_crdr(struct emu *e)
 {
-    const ZydisDecodedOperand *dst = &e->in.ops[0], *src = &e->in.ops[1];
+    const ZydisDecodedOperand *dst = &e->in->ops[0], *src = &e->in->ops[1];
     struct vcpu *c = &e->vm->cpu;
     if (e->cpl != 0)
         return GP0(e);
@@ -389,8 +391,8 @@ static bool emu_desctable(struct emu *e)
 {
     struct vm *vm = e->vm;
     struct vcpu *c = &vm->cpu;
-    const ZydisDecodedOperand *op = &e->in.ops[0];
-    ZydisMnemonic m = e->in.zi.mnemonic;
+    const ZydisDecodedOperand *op = &e->in->ops[0];
+    ZydisMnemonic m = e->in->zi.mnemonic;
 
     if (m == ZYDIS_MNEMONIC_SGDT || m == ZYDIS_MNEMONIC_SIDT) {
         const struct dtr *t = m == ZYDIS_MNEMONIC_SGDT ? &c->gdtr : &c->idtr;
@@ -412,7 +414,7 @@ static bool emu_desctable(struct emu *e)
         struct dtr *t = m == ZYDIS_MNEMONIC_LGDT ? &c->gdtr : &c->idtr;
         memcpy(&t->limit, buf, 2);
         memcpy(&t->base, buf + 2, 4);
-        if (e->in.zi.operand_width == 16)
+        if (e->in->zi.operand_width == 16)
             t->base &= 0xffffff;
         if (m == ZYDIS_MNEMONIC_LGDT)
             tcache_seg_ic_reset(vm);
@@ -455,9 +457,9 @@ static bool emu_desctable(struct emu *e)
 static bool emu_segcheck(struct emu *e)
 {
     struct vm *vm = e->vm;
-    ZydisMnemonic m = e->in.zi.mnemonic;
+    ZydisMnemonic m = e->in->zi.mnemonic;
     const ZydisDecodedOperand *src = m == ZYDIS_MNEMONIC_LAR || m == ZYDIS_MNEMONIC_LSL
-                                         ? &e->in.ops[1] : &e->in.ops[0];
+                                         ? &e->in->ops[1] : &e->in->ops[0];
     uint32_t sel;
     if (!op_read(e, src, 2, &sel))
         return false;
@@ -482,13 +484,13 @@ static bool emu_segcheck(struct emu *e)
         ok = priv_ok && (!sys || (type && type != 8 && type != 10 && type != 13 && type != 14 &&
                                   type != 15 && type != 6 && type != 7));
         if (ok)
-            reg_set(vm, e->in.ops[0].reg.value,
-                    (uint32_t)(desc >> 32) & (e->in.zi.operand_width == 16 ? 0xff00 : 0x00f0ff00));
+            reg_set(vm, e->in->ops[0].reg.value,
+                    (uint32_t)(desc >> 32) & (e->in->zi.operand_width == 16 ? 0xff00 : 0x00f0ff00));
         break;
     case ZYDIS_MNEMONIC_LSL:
         ok = priv_ok && (!sys || type == 1 || type == 2 || type == 3 || type == 9 || type == 11);
         if (ok)
-            reg_set(vm, e->in.ops[0].reg.value, n.limit);
+            reg_set(vm, e->in->ops[0].reg.value, n.limit);
         break;
     case ZYDIS_MNEMONIC_VERR:
         ok = !sys && priv_ok && (!code || (type & SEG_TYPE_READABLE));
@@ -517,9 +519,9 @@ static bool load_seg_checked(struct emu *e, int seg, uint16_t sel)
 static bool emu_segment(struct emu *e)
 {
     struct vm *vm = e->vm;
-    const ZydisDecodedOperand *ops = e->in.ops;
+    const ZydisDecodedOperand *ops = e->in->ops;
     uint32_t v;
-    switch (e->in.zi.mnemonic) {
+    switch (e->in->zi.mnemonic) {
     case ZYDIS_MNEMONIC_MOV:
         if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
             ZydisRegisterGetClass(ops[0].reg.value) == ZYDIS_REGCLASS_SEGMENT) {
@@ -560,7 +562,7 @@ static bool emu_segment(struct emu *e)
             ZYDIS_MNEMONIC_LFS, ZYDIS_MNEMONIC_LGS, ZYDIS_MNEMONIC_LSS };
         int seg = SEG_DS;
         for (unsigned i = 0; i < 5; i++)
-            if (mn[i] == e->in.zi.mnemonic)
+            if (mn[i] == e->in->zi.mnemonic)
                 seg = segs[i];
         const ZydisDecodedOperand *mem = &ops[1];
         unsigned size = opsize(e);
@@ -776,12 +778,12 @@ static bool emu_farbranch(struct emu *e)
     struct vm *vm = e->vm;
     struct vcpu *c = &vm->cpu;
     unsigned size = opsize(e);
-    ZydisMnemonic m = e->in.zi.mnemonic;
+    ZydisMnemonic m = e->in->zi.mnemonic;
     uint64_t desc;
 
     if (m == ZYDIS_MNEMONIC_RET) {
         uint32_t saved_esp = *vm_gpr(vm, R_ESP), eip, cs;
-        uint32_t imm = e->in.zi.operand_count_visible ? (uint32_t)e->in.ops[0].imm.value.u : 0;
+        uint32_t imm = e->in->zi.operand_count_visible ? (uint32_t)e->in->ops[0].imm.value.u : 0;
         if (!pop(e, &eip, size) || !pop(e, &cs, size))
             goto undo;
         if (!return_cs_ok(e, (uint16_t)cs, &desc))
@@ -810,7 +812,7 @@ static bool emu_farbranch(struct emu *e)
     uint16_t sel;
     uint32_t off;
     struct far_dest d;
-    if (!read_far_pointer(e, &e->in.ops[0], &sel, &off))
+    if (!read_far_pointer(e, &e->in->ops[0], &sel, &off))
         return false;
     if (size == 2)
         off &= 0xffff;
@@ -902,7 +904,7 @@ static bool emu_interrupt(struct emu *e)
     struct vm *vm = e->vm;
     uint8_t vector;
     bool soft = true;
-    switch (e->in.zi.mnemonic) {
+    switch (e->in->zi.mnemonic) {
     case ZYDIS_MNEMONIC_IRET:
     case ZYDIS_MNEMONIC_IRETD:
         return emu_iret(e);
@@ -919,7 +921,7 @@ static bool emu_interrupt(struct emu *e)
         soft = false;
         break;
     default:
-        vector = (uint8_t)e->in.ops[0].imm.value.u;
+        vector = (uint8_t)e->in->ops[0].imm.value.u;
         break;
     }
     if (!deliver_interrupt(vm, vector, soft, false, 0, e->next, e->f))
@@ -933,7 +935,7 @@ static bool emu_syscall(struct emu *e)
     struct vm *vm = e->vm;
     struct vcpu *c = &vm->cpu;
     bool no_cs = !(c->sysenter_cs & 0xfffc);
-    switch (e->in.zi.mnemonic) {
+    switch (e->in->zi.mnemonic) {
     case ZYDIS_MNEMONIC_SYSENTER:
         if (no_cs)
             return GP0(e);
@@ -978,7 +980,7 @@ static bool cond_true(uint32_t fl, unsigned cc)
 static bool emu_branch(struct emu *e)
 {
     struct vm *vm = e->vm;
-    const ZydisDecodedInstruction *zi = &e->in.zi;
+    const ZydisDecodedInstruction *zi = &e->in->zi;
     unsigned size = opsize(e);
     uint32_t mask = size == 2 ? 0xffff : 0xffffffffu, target = 0;
     bool taken = true;
@@ -986,7 +988,7 @@ static bool emu_branch(struct emu *e)
         uint32_t saved = *vm_gpr(vm, R_ESP);
         if (!pop(e, &target, size))
             return false;
-        *vm_gpr(vm, R_ESP) += zi->operand_count_visible ? (uint32_t)e->in.ops[0].imm.value.u : 0;
+        *vm_gpr(vm, R_ESP) += zi->operand_count_visible ? (uint32_t)e->in->ops[0].imm.value.u : 0;
         if ((target & mask) > vm->cpu.seg[SEG_CS].limit) {
             *vm_gpr(vm, R_ESP) = saved;
             return GP0(e);
@@ -994,7 +996,7 @@ static bool emu_branch(struct emu *e)
         e->next = target & mask;
         return true;
     }
-    const ZydisDecodedOperand *op = &e->in.ops[0];
+    const ZydisDecodedOperand *op = &e->in->ops[0];
     if (zi->attributes & ZYDIS_ATTRIB_IS_RELATIVE) {
         ZyanU64 t = 0;
         ZydisCalcAbsoluteAddress(zi, op, e->eip, &t);
@@ -1079,14 +1081,18 @@ static uint32_t alu(ZydisMnemonic m, uint32_t a, uint32_t b, unsigned size, uint
 
 bool emulate_mmio(struct vm *vm, struct fault *f)
 {
-    struct emu e = { .vm = vm, .eip = vm->cpu.eip, .cpl = vcpu_cpl(&vm->cpu), .f = f };
+    struct emu e; /* not zero-filled: `own` is a kilobyte most callouts never use */
+    e.vm = vm;
+    e.eip = vm->cpu.eip;
+    e.cpl = vcpu_cpl(&vm->cpu);
+    e.f = f;
     if (!fetch_decode(&e, NULL))
         return false;
-    const ZydisDecodedOperand *dst = &e.in.ops[0], *src = &e.in.ops[1];
+    const ZydisDecodedOperand *dst = &e.in->ops[0], *src = &e.in->ops[1];
     unsigned size = dst->size / 8;
     uint32_t a, b, *fl = &vm->cpu.blk->eflags;
-    vm_log(vm, LOG_IO, "mmio: %08x %s\n", e.eip, ZydisMnemonicGetString(e.in.zi.mnemonic));
-    switch (e.in.zi.mnemonic) {
+    vm_log(vm, LOG_IO, "mmio: %08x %s\n", e.eip, ZydisMnemonicGetString(e.in->zi.mnemonic));
+    switch (e.in->zi.mnemonic) {
     case ZYDIS_MNEMONIC_MOV:
         if (!op_read(&e, src, size, &a) || !op_write(&e, dst, size, a))
             return false;
@@ -1096,7 +1102,7 @@ bool emulate_mmio(struct vm *vm, struct fault *f)
         unsigned ss = src->size / 8;
         if (!op_read(&e, src, ss, &a))
             return false;
-        if (e.in.zi.mnemonic == ZYDIS_MNEMONIC_MOVSX)
+        if (e.in->zi.mnemonic == ZYDIS_MNEMONIC_MOVSX)
             a = ss == 1 ? (uint32_t)(int8_t)a : (uint32_t)(int16_t)a;
         if (!op_write(&e, dst, size, a))
             return false;
@@ -1109,8 +1115,8 @@ bool emulate_mmio(struct vm *vm, struct fault *f)
             return false;
         if (src->type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
             b &= size == 4 ? ~0u : (1u << (8 * size)) - 1; /* sign-extended imm8 */
-        uint32_t r = alu(e.in.zi.mnemonic, a, b, size, fl);
-        bool writes = e.in.zi.mnemonic != ZYDIS_MNEMONIC_CMP && e.in.zi.mnemonic != ZYDIS_MNEMONIC_TEST;
+        uint32_t r = alu(e.in->zi.mnemonic, a, b, size, fl);
+        bool writes = e.in->zi.mnemonic != ZYDIS_MNEMONIC_CMP && e.in->zi.mnemonic != ZYDIS_MNEMONIC_TEST;
         if (writes && !op_write(&e, dst, size, r))
             return false;
         break;
@@ -1130,24 +1136,26 @@ static bool fetch_decode(struct emu *e, const struct callout_site *site)
 {
     struct vm *vm = e->vm;
     if (site) {
-        e->in = site->in;
-        memcpy(e->bytes, site->bytes, sizeof(e->bytes));
+        e->in = &site->in;
+        e->bytes = site->bytes;
     } else {
         struct fetch ft;
         vm_fetch(vm, e->eip, &ft);
-        memcpy(e->bytes, ft.bytes, sizeof(e->bytes));
-        if (!dbt_decode(&vm->tc.dec, ft.bytes, ft.n, e->cpl, &e->in)) {
+        memcpy(e->own_bytes, ft.bytes, sizeof(e->own_bytes));
+        e->bytes = e->own_bytes;
+        e->in = &e->own;
+        if (!dbt_decode(&vm->tc.dec, ft.bytes, ft.n, e->cpl, &e->own)) {
             /* Cut short by the CS limit or a page fault: that fault; else #UD. */
             if (ft.faulted) {
                 *e->f = ft.f;
                 return false;
             }
-            e->in.zi.length = (uint8_t)(ft.n < 3 ? ft.n : 3);
+            e->own.zi.length = (uint8_t)(ft.n < 3 ? ft.n : 3);
             return UD(e);
         }
-        dbt_apply_mode(&e->in, e->cpl, vm->cpu.cr0 & (CR0_TS | CR0_EM), vm->cpu.cr4 & CR4_TSD);
+        dbt_apply_mode(&e->own, e->cpl, vm->cpu.cr0 & (CR0_TS | CR0_EM), vm->cpu.cr4 & CR4_TSD);
     }
-    e->next = e->eip + e->in.zi.length;
+    e->next = e->eip + e->in->zi.length;
     return true;
 }
 
@@ -1155,7 +1163,7 @@ static bool fetch_decode(struct emu *e, const struct callout_site *site)
 static bool emu_divide(struct emu *e)
 {
     uint32_t v;
-    const ZydisDecodedOperand *op = &e->in.ops[0];
+    const ZydisDecodedOperand *op = &e->in->ops[0];
     if (!op_read(e, op, op->size / 8, &v))
         return false;
     if (v == 0)
@@ -1165,16 +1173,20 @@ static bool emu_divide(struct emu *e)
 
 bool emulate_insn(struct vm *vm, const struct callout_site *site, struct fault *f)
 {
-    struct emu e = { .vm = vm, .eip = vm->cpu.eip, .cpl = vcpu_cpl(&vm->cpu), .f = f };
+    struct emu e; /* not zero-filled: `own` is a kilobyte most callouts never use */
+    e.vm = vm;
+    e.eip = vm->cpu.eip;
+    e.cpl = vcpu_cpl(&vm->cpu);
+    e.f = f;
     if (!fetch_decode(&e, site))
         return false;
-    vm_log(vm, LOG_CALLOUT, "callout: %08x %s\n", e.eip, ZydisMnemonicGetString(e.in.zi.mnemonic));
-    if (e.in.zi.mnemonic == ZYDIS_MNEMONIC_DIV || e.in.zi.mnemonic == ZYDIS_MNEMONIC_IDIV)
+    vm_log(vm, LOG_CALLOUT, "callout: %08x %s\n", e.eip, ZydisMnemonicGetString(e.in->zi.mnemonic));
+    if (e.in->zi.mnemonic == ZYDIS_MNEMONIC_DIV || e.in->zi.mnemonic == ZYDIS_MNEMONIC_IDIV)
         return emu_divide(&e);
     bool ok;
     uint32_t regs[4];
     uint64_t v64;
-    switch (e.in.cls) {
+    switch (e.in->cls) {
     case DBT_CLI: case DBT_STI: case DBT_PUSHF: case DBT_POPF:
     case DBT_JUMP: case DBT_JCC: case DBT_LOOP: case DBT_CALL:
     case DBT_IND_JMP: case DBT_IND_CALL: case DBT_RET: case DBT_IDENT:
@@ -1186,19 +1198,19 @@ bool emulate_insn(struct vm *vm, const struct callout_site *site, struct fault *
     case DBT_CALLOUT:
         break;
     }
-    vm->stats.callouts_run[e.in.kind]++;
-    switch (e.in.kind) {
+    vm->stats.callouts_run[e.in->kind]++;
+    switch (e.in->kind) {
     case CO_DESCTABLE:
         ok = emu_desctable(&e);
         break;
     case CO_SEGMENT:
         ok = emu_segment(&e);
-        if (ok && site && site->ic && e.in.zi.mnemonic == ZYDIS_MNEMONIC_VERW) {
+        if (ok && site && site->ic && e.in->zi.mnemonic == ZYDIS_MNEMONIC_VERW) {
             uint32_t sel;
-            if (op_read(&e, &e.in.ops[0], 2, &sel))
+            if (op_read(&e, &e.in->ops[0], 2, &sel))
                 tcache_verw_ic_patch(vm, site->ic, (uint16_t)sel, vm->cpu.blk->eflags & EFLAGS_ZF);
         } else if (ok && site && site->ic) {
-            tcache_seg_ic_patch(vm, site->ic, (unsigned)dbt_seg_index(e.in.ops[0].reg.value));
+            tcache_seg_ic_patch(vm, site->ic, (unsigned)dbt_seg_index(e.in->ops[0].reg.value));
         }
         break;
     case CO_FARBRANCH:
@@ -1216,16 +1228,16 @@ bool emulate_insn(struct vm *vm, const struct callout_site *site, struct fault *
         ok = emu_io(&e);
         break;
     case CO_CONTROL:
-        switch (e.in.zi.mnemonic) {
+        switch (e.in->zi.mnemonic) {
         case ZYDIS_MNEMONIC_SMSW: {
-            const ZydisDecodedOperand *op = &e.in.ops[0];
+            const ZydisDecodedOperand *op = &e.in->ops[0];
             bool mem = op->type == ZYDIS_OPERAND_TYPE_MEMORY;
             ok = op_write(&e, op, mem ? 2 : op->size / 8, vm->cpu.cr0 & (mem ? 0xffff : ~0u));
             break;
         }
         case ZYDIS_MNEMONIC_LMSW: {
             uint32_t v;
-            ok = e.cpl == 0 ? op_read(&e, &e.in.ops[0], 2, &v) : GP0(&e);
+            ok = e.cpl == 0 ? op_read(&e, &e.in->ops[0], 2, &v) : GP0(&e);
             if (ok)
                 vm->cpu.cr0 = (vm->cpu.cr0 & ~0xeu) | (v & 0xf) | (vm->cpu.cr0 & CR0_PE);
             break;
@@ -1234,7 +1246,7 @@ bool emulate_insn(struct vm *vm, const struct callout_site *site, struct fault *
             ok = e.cpl == 0 ? (vm->cpu.cr0 &= ~CR0_TS, true) : GP0(&e);
             break;
         case ZYDIS_MNEMONIC_INVLPG: {
-            const ZydisDecodedOperand *op = &e.in.ops[0];
+            const ZydisDecodedOperand *op = &e.in->ops[0];
             ok = e.cpl == 0 ? true : GP0(&e);
             if (ok) {
                 uint32_t lin = vm->cpu.seg[dbt_seg_index(op->mem.segment)].base + op_ea(&e, op);
@@ -1252,9 +1264,9 @@ bool emulate_insn(struct vm *vm, const struct callout_site *site, struct fault *
         }
         break;
     case CO_MSR:
-        if (e.cpl != 0 || e.in.zi.mnemonic == ZYDIS_MNEMONIC_RDPMC) {
+        if (e.cpl != 0 || e.in->zi.mnemonic == ZYDIS_MNEMONIC_RDPMC) {
             ok = GP0(&e);
-        } else if (e.in.zi.mnemonic == ZYDIS_MNEMONIC_RDMSR) {
+        } else if (e.in->zi.mnemonic == ZYDIS_MNEMONIC_RDMSR) {
             ok = msr_read(vm, *vm_gpr(vm, R_ECX), &v64) || GP0(&e);
             if (ok) {
                 *vm_gpr(vm, R_EAX) = (uint32_t)v64;
@@ -1277,7 +1289,7 @@ bool emulate_insn(struct vm *vm, const struct callout_site *site, struct fault *
         ok = e.cpl == 0 ? (vm->cpu.halted = true) : GP0(&e);
         break;
     case CO_FLAGS:
-        switch (e.in.zi.mnemonic) {
+        switch (e.in->zi.mnemonic) {
         case ZYDIS_MNEMONIC_CLI: ok = emu_cli_sti(&e, false); break;
         case ZYDIS_MNEMONIC_STI: ok = emu_cli_sti(&e, true); break;
         case ZYDIS_MNEMONIC_PUSHF: case ZYDIS_MNEMONIC_PUSHFD: ok = emu_pushf(&e); break;
@@ -1290,7 +1302,7 @@ bool emulate_insn(struct vm *vm, const struct callout_site *site, struct fault *
     case CO_FPU: {
         /* Translated as a callout because CR0.TS or EM was set (table 2-2). */
         uint32_t cr0 = vm->cpu.cr0;
-        switch (dbt_fpu_use(&e.in)) {
+        switch (dbt_fpu_use(e.in)) {
         case FPU_WAIT:
             ok = (cr0 & CR0_TS) && (cr0 & CR0_MP) ? fault_set(&e, EXC_NM, false, 0) : true;
             break;
