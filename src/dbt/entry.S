@@ -46,10 +46,16 @@ popek_enter:
     fxrstor B(VB_FXSAVE)
     rdfsbase %rax
     movq %rax, B(VB_HOST_FSBASE)
-    movl B(VB_PKRU), %eax
+    /* WRPKRU only if the monitor's exit left another PKRU (a CPL or
+     * address-space change): RDPKRU is cheap, WRPKRU is not. */
     xorl %ecx, %ecx
+    rdpkru
+    cmpl B(VB_PKRU), %eax
+    je 1f
+    movl B(VB_PKRU), %eax
     xorl %edx, %edx
     wrpkru
+1:
     movl B(VB_EFLAGS), %eax
     andl $EFLAGS_ARITH, %eax
     orl $(EFLAGS_IF | EFLAGS_FIXED), %eax
