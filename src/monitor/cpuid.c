@@ -6,6 +6,7 @@
  * instructions the monitor would have to emulate.
  */
 #include <cpuid.h>
+#include <string.h>
 
 #include "popek/vm.h"
 
@@ -27,13 +28,9 @@
 /* 0x80000001 ECX: LAHF/SAHF, ABM (LZCNT), 3DNowPrefetch */
 #define E1_ECX_KEEP ((1u << 0) | (1u << 5) | (1u << 8))
 
-void cpuid_filtered(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+static void filter(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 {
     uint32_t a = 0, b = 0, c = 0, d = 0;
-    bool ext = leaf >= 0x80000000u;
-    uint32_t max = ext ? MAX_EXT_LEAF : MAX_BASIC_LEAF;
-    if (leaf > max)
-        leaf = MAX_BASIC_LEAF; /* Intel: out-of-range leaves return the highest basic leaf */
     __cpuid_count(leaf, subleaf, a, b, c, d);
     switch (leaf) {
     case 0:
@@ -81,4 +78,28 @@ void cpuid_filtered(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
     out[1] = b;
     out[2] = c;
     out[3] = d;
+}
+
+/* The answers depend on the leaf (and for leaf 7 on whether the subleaf is 0)
+ * and on the host, which does not change: each is worked out once, because a
+ * CPUID in a virtual machine host is an exit to its hypervisor (glibc asks a
+ * dozen of them in every process it starts). */
+void cpuid_filtered(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+    static struct {
+        bool valid;
+        uint32_t v[4];
+    } memo[MAX_BASIC_LEAF + 2 + (MAX_EXT_LEAF - 0x80000000u + 1)];
+    bool ext = leaf >= 0x80000000u;
+    if (leaf > (ext ? MAX_EXT_LEAF : MAX_BASIC_LEAF))
+        leaf = MAX_BASIC_LEAF; /* Intel: out-of-range leaves return the highest basic leaf */
+    if (leaf != 7)
+        subleaf = 0;           /* the filtered answers of the others do not depend on it */
+    unsigned i = leaf >= 0x80000000u ? MAX_BASIC_LEAF + 2 + (leaf - 0x80000000u)
+                 : leaf == 7 && subleaf ? MAX_BASIC_LEAF + 1 : leaf;
+    if (!memo[i].valid) {
+        filter(leaf, subleaf ? 1 : 0, memo[i].v);
+        memo[i].valid = true;
+    }
+    memcpy(out, memo[i].v, sizeof(memo[i].v));
 }
