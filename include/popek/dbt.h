@@ -120,8 +120,10 @@ struct tb_exit {
     uint32_t stub;            /* TC address of the unchained stub */
     uint32_t target_eip;
     struct tblock *to;        /* chained target or NULL */
-    struct tblock *in_next;   /* next block in to's incoming list */
-    uint8_t in_next_exit;
+    struct tblock *in_next;   /* next and previous (NULL: to->in_head is this) */
+    struct tblock *in_prev;   /* exits in to's incoming list */
+    uint8_t in_next_exit, in_prev_exit;
+    bool dormant;             /* its last link is in the dormant pool */
 };
 
 /* Bytes before tb->tc: the IBL prologue, `mov %gs:SCRATCH_ECX,%ecx`. */
@@ -147,6 +149,7 @@ struct tblock {
     uint8_t in_head_exit;
     struct tblock *lpage_next; /* next block starting on the same linear page */
     struct tblock *ppage_next[2]; /* next block with code in the frame of phys[0], phys[1] */
+    bool ibl_dormant;         /* its IBL entry is in the dormant pool */
 };
 
 /* A chain or IBL entry that depends on non-global mappings: undone when the
@@ -177,12 +180,25 @@ struct link_space {
 };
 #define TC_LPAGE_HASH 4096u
 
+/* The links CR3 writes undid, for any address space loaded after (a fork
+ * child runs its parent's code, an exec'd busybox the shell's): one is made
+ * again when the monitor first sees a block on its target's page and the
+ * space maps that block as before (tcache_wake_links).  Each link is in the
+ * pool once (tb_exit.dormant, tblock.ibl_dormant), by target page; a full
+ * pool starts again empty. */
+#define TC_DORMANT_HASH 1024u
+struct dormant_link {
+    struct volatile_link l;
+    uint32_t next;            /* index + 1 of the next in its hash chain, 0: none */
+};
+
 struct dbt_stats {
     uint64_t blocks_translated;
     uint64_t flushes;
     uint64_t chained_exits;    /* exits patched into direct jumps */
     uint64_t unchained_exits;  /* block exits that came back to the monitor */
     uint64_t links_restored;   /* chains and IBL entries made again on a CR3 write */
+    uint64_t links_woken;      /* dormant ones made again in another address space */
     uint64_t ibl_hits;         /* counted inline when --stats is on */
     uint64_t ibl_misses;
     uint64_t invalidations;
@@ -247,6 +263,9 @@ struct tcache {
     struct volatile_link *volatile_links;
     uint32_t nvolatile;
     struct link_space *link_spaces; /* TC_LINK_SPACES of them */
+    struct dormant_link *dormant;   /* TC_VOLATILE_MAX of them, in use: ndormant */
+    uint32_t ndormant;
+    uint32_t dormant_head[TC_DORMANT_HASH]; /* index + 1, 0: none */
     uint64_t space_gen;         /* bumped when a lookup may find another block */
     uint64_t link_clock;
     uint32_t ibl_cs_base;      /* the CS base the IBL tables were filled under */

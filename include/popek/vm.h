@@ -228,6 +228,8 @@ const struct tb_map *tcache_map_tc(const struct tblock *tb, uint32_t tc_addr);
 void tcache_invalidate_phys(struct vm *vm, uint32_t gpa);
 void tcache_address_space_changed(struct vm *vm, uint32_t old_cr3, uint32_t new_cr3);
 void tcache_unchain_all(struct vm *vm);
+/* The run loop found `to` for the guest: wake the dormant links into its page. */
+void tcache_wake_links(struct vm *vm, const struct tblock *to);
 void tcache_invalidate_linear_page(struct vm *vm, uint32_t lin);
 void tcache_ibl_clear(struct vm *vm);
 bool tcache_ibl_valid(const struct vm *vm);

@@ -74,8 +74,9 @@ int tcache_init(struct vm *vm)
     tc->sites = calloc(TC_CALLOUT_SITES, sizeof(*tc->sites));
     tc->seg_ics = calloc(TC_CALLOUT_SITES, sizeof(*tc->seg_ics));
     tc->link_spaces = calloc(TC_LINK_SPACES, sizeof(*tc->link_spaces));
+    tc->dormant = calloc(TC_VOLATILE_MAX, sizeof(*tc->dormant));
     if (!tc->blocks || !tc->maps || !tc->volatile_links || !tc->sites || !tc->seg_ics ||
-        !tc->link_spaces)
+        !tc->link_spaces || !tc->dormant)
         return -1;
     tc->stub_exit_chain = stub_addr(vm, mon_stub_exit_chain);
     tc->stub_exit_emulate = stub_addr(vm, mon_stub_exit_emulate);
@@ -99,6 +100,8 @@ void tcache_destroy(struct vm *vm)
     vm->tc.seg_ics = NULL;
     free(vm->tc.link_spaces);
     vm->tc.link_spaces = NULL;
+    free(vm->tc.dormant);
+    vm->tc.dormant = NULL;
     vm->tc.blocks = NULL;
     vm->tc.maps = NULL;
 }
@@ -106,6 +109,44 @@ void tcache_destroy(struct vm *vm)
 static unsigned tc_hash(uint32_t eip)
 {
     return (eip ^ (eip >> 16)) & (TC_HASH_SIZE - 1);
+}
+
+static bool *dormant_flag(const struct volatile_link *l)
+{
+    return l->from ? &l->from->exits[l->exit].dormant : &l->to->ibl_dormant;
+}
+
+static void dormant_clear(struct tcache *tc)
+{
+    if (!tc->ndormant)
+        return;
+    for (uint32_t i = 0; i < tc->ndormant; i++)
+        *dormant_flag(&tc->dormant[i].l) = false;
+    memset(tc->dormant_head, 0, sizeof(tc->dormant_head));
+    tc->ndormant = 0;
+}
+
+static unsigned dormant_hash(uint32_t page)
+{
+    return (page >> 12) & (TC_DORMANT_HASH - 1);
+}
+
+static uint32_t block_page(const struct tblock *tb)
+{
+    return (tb->cs_base + tb->eip) & PAGE_MASK;
+}
+
+static void dormant_add(struct tcache *tc, const struct volatile_link *l)
+{
+    bool *flag = dormant_flag(l);
+    if (*flag)
+        return;
+    if (tc->ndormant == TC_VOLATILE_MAX)
+        dormant_clear(tc);
+    *flag = true;
+    uint32_t *head = &tc->dormant_head[dormant_hash(block_page(l->to))];
+    tc->dormant[tc->ndormant] = (struct dormant_link){ *l, *head };
+    *head = ++tc->ndormant;
 }
 
 void tcache_flush(struct vm *vm)
@@ -123,6 +164,7 @@ void tcache_flush(struct vm *vm)
     memset(tc->lpage_hash, 0, sizeof(tc->lpage_hash));
     memset(tc->ppage_hash, 0, sizeof(tc->ppage_hash));
     tc->nvolatile = 0;
+    dormant_clear(tc);
     tc->nsites = 0;
     tc->nseg_ics = 0;
     tc->nsys_inline = 0;
@@ -379,6 +421,12 @@ void tcache_chain(struct vm *vm, struct tblock *from, unsigned exit, struct tblo
         add_volatile(vm, (struct volatile_link){ from, (uint8_t)exit, 0, to, 0 });
     e->in_next = to->in_head;
     e->in_next_exit = to->in_head_exit;
+    e->in_prev = NULL;
+    if (to->in_head) {
+        struct tb_exit *next = &to->in_head->exits[to->in_head_exit];
+        next->in_prev = from;
+        next->in_prev_exit = (uint8_t)exit;
+    }
     to->in_head = from;
     to->in_head_exit = (uint8_t)exit;
     vm->tc.stats.chained_exits++;
@@ -420,17 +468,18 @@ static void unchain_exit(struct tblock *from, unsigned exit)
         patch_rel32(e->ic_miss, e->ic_first); /* the monitor sets the cache again */
     e->to = NULL;
     /* Out of the target's incoming list. */
-    struct tblock **pf = &to->in_head;
-    uint8_t *pe = &to->in_head_exit;
-    while (*pf) {
-        struct tb_exit *ex = &(*pf)->exits[*pe];
-        if (*pf == from && *pe == exit) {
-            *pf = ex->in_next;
-            *pe = ex->in_next_exit;
-            return;
-        }
-        pf = &ex->in_next;
-        pe = &ex->in_next_exit;
+    if (e->in_prev) {
+        struct tb_exit *prev = &e->in_prev->exits[e->in_prev_exit];
+        prev->in_next = e->in_next;
+        prev->in_next_exit = e->in_next_exit;
+    } else {
+        to->in_head = e->in_next;
+        to->in_head_exit = e->in_next_exit;
+    }
+    if (e->in_next) {
+        struct tb_exit *next = &e->in_next->exits[e->in_next_exit];
+        next->in_prev = e->in_prev;
+        next->in_prev_exit = e->in_prev_exit;
     }
 }
 
@@ -483,6 +532,27 @@ static bool block_mapped(struct vm *vm, const struct paging_mode *m, const struc
     return true;
 }
 
+/* Make link `l` again if its blocks still allow it (the target's frames
+ * already checked); true if it is in the volatile list again, with `age`. */
+static bool relink(struct vm *vm, const struct volatile_link *l, uint8_t age)
+{
+    struct tcache *tc = &vm->tc;
+    uint32_t before = tc->nvolatile;
+    if (!l->from) {
+        /* As the run loop inserts: for the CS base and CR0.TS/EM the
+         * tables hold now. */
+        if (l->to->cs_base == vm->cpu.seg[SEG_CS].base &&
+            l->to->fpu_trap == !!(vm->cpu.cr0 & (CR0_TS | CR0_EM)))
+            tcache_ibl_insert(vm, l->to);
+    } else if (l->from->valid && !l->from->exits[l->exit].to) {
+        tcache_chain(vm, l->from, l->exit, l->to);
+    }
+    if (tc->nvolatile != before + 1)
+        return false;
+    tc->volatile_links[before].age = age;
+    return true;
+}
+
 /*
  * The guest switched address space (CR3 write, after shadow_switch): undo the
  * links that depended on the old one, remembering them for when the guest
@@ -511,6 +581,7 @@ void tcache_address_space_changed(struct vm *vm, uint32_t old_cr3, uint32_t new_
             struct ibl_entry *e = ibl_table(vm, 0) + l->ibl_index;
             *e = (struct ibl_entry){ 0, tc->stub_ibl_empty };
         }
+        dormant_add(tc, l);
     }
     tc->nvolatile = 0;
 
@@ -523,22 +594,36 @@ void tcache_address_space_changed(struct vm *vm, uint32_t old_cr3, uint32_t new_
     uint64_t flushes = tc->stats.flushes;
     for (uint32_t i = 0; i < s->n && tc->stats.flushes == flushes; i++) {
         const struct volatile_link *l = &s->links[i];
-        if (!block_mapped(vm, &m, l->to, &memo))
-            continue;
-        uint32_t before = tc->nvolatile;
-        if (!l->from) {
-            /* As the run loop inserts: for the CS base and CR0.TS/EM the
-             * tables hold now. */
-            if (l->to->cs_base == vm->cpu.seg[SEG_CS].base &&
-                l->to->fpu_trap == !!(vm->cpu.cr0 & (CR0_TS | CR0_EM)))
-                tcache_ibl_insert(vm, l->to);
-        } else if (l->from->valid && !l->from->exits[l->exit].to) {
-            tcache_chain(vm, l->from, l->exit, l->to);
-        }
-        if (tc->nvolatile == before + 1) {
-            tc->volatile_links[before].age = (uint8_t)(l->age + 1);
+        if (block_mapped(vm, &m, l->to, &memo) && relink(vm, l, (uint8_t)(l->age + 1)))
             tc->stats.links_restored++;
+    }
+}
+
+/*
+ * The monitor found `to` for the guest (after an unchained exit or IBL miss):
+ * the address space loaded maps its page, so make again the dormant links
+ * into that page whose target blocks it maps as before (a walk each, memoized
+ * per page).  Each dormant link is tried once.
+ */
+void tcache_wake_links(struct vm *vm, const struct tblock *to)
+{
+    struct tcache *tc = &vm->tc;
+    if (!tc->ndormant || to->global)
+        return;
+    uint32_t page = block_page(to);
+    struct paging_mode m = vm_paging_mode(vm);
+    struct page_memo memo = { 0 };
+    uint64_t flushes = tc->stats.flushes;
+    for (uint32_t *pp = &tc->dormant_head[dormant_hash(page)]; *pp && tc->stats.flushes == flushes;) {
+        struct dormant_link *d = &tc->dormant[*pp - 1];
+        if (block_page(d->l.to) != page) {
+            pp = &d->next;
+            continue;
         }
+        *pp = d->next;
+        *dormant_flag(&d->l) = false;
+        if (block_mapped(vm, &m, d->l.to, &memo) && relink(vm, &d->l, 0))
+            tc->stats.links_woken++;
     }
 }
 
@@ -552,6 +637,7 @@ void tcache_unchain_all(struct vm *vm)
         for (unsigned e = 0; e < tc->blocks[i].nexits; e++)
             unchain_exit(&tc->blocks[i], e);
     tc->nvolatile = 0;
+    dormant_clear(tc);
     tcache_ibl_clear(vm);
 }
 

@@ -18,14 +18,16 @@ int popek_enter(struct vcpu_block *blk);
 static struct tblock *block_at(struct vm *vm, uint32_t eip)
 {
     struct tblock *tb = tcache_lookup(vm, eip);
-    if (tb)
-        return tb;
-    struct fault f = { 0 };
-    tb = tcache_translate(vm, eip, &f);
-    if (!tb && !vm->stop) {
-        vm->pending_fault = f;
-        vm->has_pending_fault = true;
+    if (!tb) {
+        struct fault f = { 0 };
+        tb = tcache_translate(vm, eip, &f);
+        if (!tb && !vm->stop) {
+            vm->pending_fault = f;
+            vm->has_pending_fault = true;
+        }
     }
+    if (tb)
+        tcache_wake_links(vm, tb);
     return tb;
 }
 
