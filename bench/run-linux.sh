@@ -7,15 +7,16 @@
 #     32 MiB in tmpfs, timed by the guest) against the same busybox binary
 #     run natively on the host over the same data.
 # Needs the images from scripts/fetch-guest.sh.  Usage:
-#   bench/run-linux.sh [--popek PATH] [-n RUNS]
+#   bench/run-linux.sh [--popek PATH] [-n RUNS] [-r ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-popek=build/popek runs=3
+popek=build/popek runs=3 rounds=2
 while [ $# -gt 0 ]; do
     case $1 in
     --popek) popek=$2; shift 2 ;;
     -n) runs=$2; shift 2 ;;
-    *) echo "usage: $0 [--popek PATH] [-n RUNS]" >&2; exit 2 ;;
+    -r) rounds=$2; shift 2 ;;
+    *) echo "usage: $0 [--popek PATH] [-n RUNS] [-r ROUNDS]" >&2; exit 2 ;;
     esac
 done
 G=cache/guest
@@ -57,7 +58,7 @@ data=$(mktemp)
 trap 'rm -f "$data"' EXIT
 for i in $(seq 16); do cat "$busybox"; done >"$data"
 declare -A guest_times native_times guest native
-for ((r = 1; r <= 2; r++)); do
+for ((r = 1; r <= rounds; r++)); do
     out=$("$popek" -kernel $G/vmlinuz -initrd $G/bench-initramfs.cpio.gz -m 256 -nographic \
         -no-reboot -append "$APPEND" </dev/null 2>&1 | tr -d '\r')
     for w in sha256sum gzip; do
@@ -92,4 +93,4 @@ for w in sha256sum gzip; do
     printf '%-28s %9ss %9ss %12.2f\n' "busybox $w, $([ $w = gzip ] && echo 32 || echo 3x32) MiB" "${guest[$w]}" "${native[$w]}" \
         "$(awk -v p="${guest[$w]}" -v n="${native[$w]}" 'BEGIN { print p / n }')"
 done
-echo "(minimum of $runs runs for boot, 2 rounds of 5 for the user work; guest times from /proc/uptime, 10 ms resolution)"
+echo "(minimum of $runs runs for boot, $rounds rounds of 5 for the user work; guest times from /proc/uptime, 10 ms resolution)"
