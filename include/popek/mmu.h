@@ -97,6 +97,7 @@ static inline void guest_ram_set_code(struct guest_ram *ram, uint32_t gpa, bool 
  */
 #define SHADOW_PAGES (GUEST_SPACE / PAGE_SIZE)
 #define SHADOW_SPACES 12  /* at most: as many as the host has protection keys for */
+#define SHADOW_PARKED_MAX 16384 /* pages in all parked spaces' lists */
 
 struct shadow_space {
     uint32_t cr3;       /* page directory base */
@@ -140,6 +141,7 @@ struct shadow {
     uint64_t hidden_faults;
     uint64_t maps, unmaps;  /* host mmap calls placing / dropping shadow pages */
     uint64_t kept, parked, reloaded; /* pages a CR3 write kept / parked / found valid again */
+    bool broken;        /* a page could not be dropped: the guest must not run on */
 };
 
 #define SHADOW_W 1u

@@ -120,8 +120,11 @@ static void clear_nonglobal(struct shadow *sh)
     sh->nnonglobal = 0;
 }
 
-int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32_t gpa,
-               bool writable, bool user, bool global, bool large, bool populate)
+static void reserve(struct shadow *sh, uint32_t linear, uint64_t len);
+static bool evict_parked(struct shadow *sh);
+
+static int map_page(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32_t gpa,
+                    bool writable, bool user, bool global, bool large, bool populate)
 {
     linear &= PAGE_MASK;
     gpa &= PAGE_MASK;
@@ -147,8 +150,13 @@ int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32
     if (p == MAP_FAILED)
         return -errno;
     sh->maps++;
-    if (!user && pkey_mprotect(p, PAGE_SIZE, prot, sh->pkey_sup) < 0)
-        return -errno;
+    if (!user && pkey_mprotect(p, PAGE_SIZE, prot, sh->pkey_sup) < 0) {
+        int err = -errno;
+        set_bit(sh->mapped, pn, false); /* rmap_remove was done */
+        sh->owner[pn] = 0;
+        reserve(sh, linear, PAGE_SIZE); /* never leave it open to ring 3 */
+        return err;
+    }
     set_bit(sh->mapped, pn, true);
     set_bit(sh->global, pn, global);
     set_bit(sh->large, pn, large);
@@ -163,6 +171,22 @@ int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32
     sh->rmap_next[pn] = sh->rmap_head[frame];
     sh->rmap_head[frame] = pn + 1;
     return 0;
+}
+
+/* Out of host mappings (vm.max_map_count: every page of a parked space
+ * can be a mapping of its own): the parked spaces give theirs back, and
+ * then, as a TLB may drop any entry, every other page goes. */
+int shadow_map(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32_t gpa,
+               bool writable, bool user, bool global, bool large, bool populate)
+{
+    int err = map_page(sh, ram, linear, gpa, writable, user, global, large, populate);
+    if (err == -ENOMEM && evict_parked(sh))
+        err = map_page(sh, ram, linear, gpa, writable, user, global, large, populate);
+    if (err == -ENOMEM) {
+        shadow_unmap_all(sh, false);
+        err = map_page(sh, ram, linear, gpa, writable, user, global, large, populate);
+    }
+    return err;
 }
 
 int shadow_map_large(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32_t gpa,
@@ -209,8 +233,9 @@ int shadow_map_large(struct shadow *sh, struct guest_ram *ram, uint32_t linear, 
 static void reserve(struct shadow *sh, uint32_t linear, uint64_t len)
 {
     sh->unmaps++;
-    mmap((void *)(uintptr_t)linear, len, PROT_NONE,
-         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    if (mmap((void *)(uintptr_t)linear, len, PROT_NONE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
+        sh->broken = true; /* what should be gone may still be there */
 }
 
 static void forget(struct shadow *sh, uint32_t pn)
@@ -312,10 +337,16 @@ static void run_flush(struct shadow *sh, struct run *r)
         return;
     void *addr = (void *)(uintptr_t)(r->start * PAGE_SIZE);
     size_t len = (size_t)(r->end - r->start) * PAGE_SIZE;
+    if (r->key >= 0 && pkey_mprotect(addr, len, r->prot, r->key) < 0) {
+        /* Not re-keyed (out of host mappings, say): the pages go instead,
+         * or the next space could use them. */
+        for (uint32_t pn = r->start; pn < r->end; pn++)
+            if (bit(sh->mapped, pn))
+                forget(sh, pn);
+        r->key = -1;
+    }
     if (r->key < 0)
         reserve(sh, r->start * PAGE_SIZE, len);
-    else
-        pkey_mprotect(addr, len, r->prot, r->key);
     r->start = r->end = 0;
 }
 
@@ -357,6 +388,51 @@ static bool park(struct shadow_space *s, uint32_t pn)
     return true;
 }
 
+/* Drop the pages carrying space `s`'s key; true if there were any. */
+static bool space_drop(struct shadow *sh, struct shadow_space *s)
+{
+    struct run r = { 0 };
+    uint8_t slot = (uint8_t)(s - sh->spaces + 1);
+    bool any = false;
+    for (uint32_t i = 0; i < s->npages; i++)
+        if (sh->owner[s->pn[i]] == slot && bit(sh->mapped, s->pn[i])) {
+            drop(sh, &r, s->pn[i]);
+            any = true;
+        }
+    run_flush(sh, &r);
+    s->npages = 0;
+    return any;
+}
+
+static bool evict_parked(struct shadow *sh)
+{
+    bool any = false;
+    for (unsigned i = 0; i < sh->nspaces; i++)
+        if ((int)i != sh->cur)
+            any |= space_drop(sh, &sh->spaces[i]);
+    return any;
+}
+
+/* Each parked page may be a host mapping of its own, and the host allows a
+ * process only so many (vm.max_map_count, 65530 by default): past
+ * SHADOW_PARKED_MAX listed pages, the least recently used spaces go. */
+static void limit_parked(struct shadow *sh)
+{
+    for (;;) {
+        uint32_t total = 0;
+        struct shadow_space *lru = NULL;
+        for (unsigned i = 0; i < sh->nspaces; i++) {
+            struct shadow_space *s = &sh->spaces[i];
+            total += s->npages;
+            if ((int)i != sh->cur && s->npages && (!lru || s->last_used < lru->last_used))
+                lru = s;
+        }
+        if (total <= SHADOW_PARKED_MAX || !lru)
+            return;
+        space_drop(sh, lru);
+    }
+}
+
 static struct shadow_space *space_slot(struct shadow *sh, uint32_t cr3, bool claim,
                                        const struct shadow_space *spare)
 {
@@ -372,13 +448,7 @@ static struct shadow_space *space_slot(struct shadow *sh, uint32_t cr3, bool cla
     }
     if (!claim || !lru)
         return NULL;
-    struct run r = { 0 };
-    uint8_t slot = (uint8_t)(lru - sh->spaces + 1);
-    for (uint32_t i = 0; i < lru->npages; i++)
-        if (sh->owner[lru->pn[i]] == slot && bit(sh->mapped, lru->pn[i]))
-            drop(sh, &r, lru->pn[i]);
-    run_flush(sh, &r);
-    lru->npages = 0;
+    space_drop(sh, lru);
     lru->cr3 = cr3;
     lru->last_used = ++sh->clock;
     return lru;
@@ -449,6 +519,7 @@ void shadow_switch(struct shadow *sh, struct guest_ram *ram, const struct paging
     }
     run_flush(sh, &r);
     sh->cur = new ? new_slot - 1 : -1;
+    limit_parked(sh);
     sh->pkru_deny = 0;
     for (unsigned i = 0; i < sh->nspaces; i++)
         if ((int)i != sh->cur)

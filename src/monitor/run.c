@@ -157,6 +157,10 @@ int vm_run(struct vm *vm)
         poll_exit_disarm(vm);
         if (!handle_requests(vm))
             break;
+        if (vm->shadow.broken) {
+            vm_stop(vm, 3, "popek: the host refused to unmap a guest page (out of memory?)");
+            break;
+        }
         if (vm->has_pending_fault) {
             vm->has_pending_fault = false;
             deliver_fault(vm, &vm->pending_fault);

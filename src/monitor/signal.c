@@ -383,8 +383,9 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
     if ((w.large || !paging) && !wp0 &&
         shadow_map_large(&vm->shadow, &vm->ram, lin, w.gpa, writable, w.user, w.global) == 0)
         return;
-    if (shadow_map(&vm->shadow, &vm->ram, lin, gpa, writable, w.user, w.global, w.large, true) < 0) {
-        vm_stop(vm, 3, "popek: cannot map guest page %08x at %08x", gpa, lin);
+    int err = shadow_map(&vm->shadow, &vm->ram, lin, gpa, writable, w.user, w.global, w.large, true);
+    if (err < 0) {
+        vm_stop(vm, 3, "popek: cannot map guest page %08x at %08x: %s", gpa, lin, strerror(-err));
         redirect_to_monitor(vm, uc, eip, m->restore);
         return;
     }
