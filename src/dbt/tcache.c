@@ -121,7 +121,8 @@ static void dormant_clear(struct tcache *tc)
     if (!tc->ndormant)
         return;
     for (uint32_t i = 0; i < tc->ndormant; i++)
-        *dormant_flag(&tc->dormant[i].l) = false;
+        if (tc->dormant[i].l.to) /* NULL: woken, out of the pool already */
+            *dormant_flag(&tc->dormant[i].l) = false;
     memset(tc->dormant_head, 0, sizeof(tc->dormant_head));
     tc->ndormant = 0;
 }
@@ -136,17 +137,31 @@ static uint32_t block_page(const struct tblock *tb)
     return (tb->cs_base + tb->eip) & PAGE_MASK;
 }
 
+static void dormant_push(struct tcache *tc, const struct volatile_link *l)
+{
+    uint32_t *head = &tc->dormant_head[dormant_hash(block_page(l->to))];
+    tc->dormant[tc->ndormant] = (struct dormant_link){ *l, *head };
+    *head = ++tc->ndormant;
+}
+
 static void dormant_add(struct tcache *tc, const struct volatile_link *l)
 {
     bool *flag = dormant_flag(l);
     if (*flag)
         return;
-    if (tc->ndormant == TC_VOLATILE_MAX)
-        dormant_clear(tc);
+    if (tc->ndormant == TC_VOLATILE_MAX) {
+        /* Full: squeeze out the woken ones; if that frees nothing, start over. */
+        uint32_t n = tc->ndormant;
+        memset(tc->dormant_head, 0, sizeof(tc->dormant_head));
+        tc->ndormant = 0;
+        for (uint32_t i = 0; i < n; i++)
+            if (tc->dormant[i].l.to)
+                dormant_push(tc, &tc->dormant[i].l);
+        if (tc->ndormant == TC_VOLATILE_MAX)
+            dormant_clear(tc);
+    }
     *flag = true;
-    uint32_t *head = &tc->dormant_head[dormant_hash(block_page(l->to))];
-    tc->dormant[tc->ndormant] = (struct dormant_link){ *l, *head };
-    *head = ++tc->ndormant;
+    dormant_push(tc, l);
 }
 
 void tcache_flush(struct vm *vm)
@@ -622,7 +637,9 @@ void tcache_wake_links(struct vm *vm, const struct tblock *to)
         }
         *pp = d->next;
         *dormant_flag(&d->l) = false;
-        if (block_mapped(vm, &m, d->l.to, &memo) && relink(vm, &d->l, 0))
+        struct volatile_link l = d->l;
+        d->l.to = NULL; /* woken: a hole until the pool is squeezed */
+        if (block_mapped(vm, &m, l.to, &memo) && relink(vm, &l, 0))
             tc->stats.links_woken++;
     }
 }
