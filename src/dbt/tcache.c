@@ -661,7 +661,7 @@ void tcache_unchain_all(struct vm *vm)
 /* INVLPG: nothing may reach blocks on that linear page without a lookup. */
 void tcache_invalidate_linear_page(struct vm *vm, uint32_t lin)
 {
-    vm->tc.space_gen++;
+    bool any = false;
     lin &= PAGE_MASK;
     for (struct tblock *tb = vm->tc.lpage_hash[lpage_hash(lin)]; tb; tb = tb->lpage_next) {
         uint32_t start = (tb->cs_base + tb->eip) & PAGE_MASK;
@@ -670,6 +670,7 @@ void tcache_invalidate_linear_page(struct vm *vm, uint32_t lin)
         while (tb->in_head)
             unchain_exit(tb->in_head, tb->in_head_exit);
         ibl_forget(vm, tb);
+        any = true;
     }
     /* Blocks starting on the page before and spilling onto this one. */
     for (struct tblock *tb = vm->tc.lpage_hash[lpage_hash(lin - PAGE_SIZE)]; tb; tb = tb->lpage_next)
@@ -677,7 +678,12 @@ void tcache_invalidate_linear_page(struct vm *vm, uint32_t lin)
             while (tb->in_head)
                 unchain_exit(tb->in_head, tb->in_head_exit);
             ibl_forget(vm, tb);
+            any = true;
         }
+    /* Only a lookup that could have found one of these gives another answer
+     * now (a data page's INVLPG leaves the callout's next block as it was). */
+    if (any)
+        vm->tc.space_gen++;
 }
 
 static void tblock_invalidate(struct vm *vm, struct tblock *tb)
