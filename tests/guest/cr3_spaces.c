@@ -26,16 +26,7 @@ static volatile uint32_t *word(uint32_t linear) { return (volatile uint32_t *)li
 
 static void use(unsigned n) { cr3_write((uint32_t)PD(n)); }
 
-/* A load / store that resumes after itself on a fault. */
-static uint32_t probe_load(uint32_t linear)
-{
-    extern char pload_resume[];
-    uint32_t v = 0xDEADDEAD;
-    trap_expect(pload_resume);
-    __asm__ volatile("pload_at: movl (%1), %0\npload_resume:" : "+r"(v) : "r"(linear) : "memory");
-    return v;
-}
-
+/* A store that resumes after itself on a fault. */
 static void probe_store(uint32_t linear, uint32_t v)
 {
     extern char pstore_resume[];
@@ -53,7 +44,7 @@ static TEST_FN uint32_t user_load(uint32_t arg)
 
 void kmain(void)
 {
-    extern char pload_at[], pstore_at[], uload_at[], uload_resume[];
+    extern char pstore_at[], uload_at[], uload_resume[];
 
     for (unsigned n = 0; n < NSPACES; n++) {
         paging_map_low(PD(n), PT_LOW, PG_URW);
@@ -94,7 +85,7 @@ void kmain(void)
     printf("space 1 reads %08x at %08x\n", *word(VA(1)), VA(1));
     use(2);
     uint32_t v = probe_load(VA(1));
-    trap_print("space 2, no mapping there", pload_at);
+    trap_print("space 2, no mapping there", probe_load_at);
     printf("load gave %08x\n", v);
     use(1);
     printf("space 1 again: %08x\n", *word(VA(1)));

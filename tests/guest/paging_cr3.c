@@ -36,16 +36,6 @@ static uint32_t frame_at(uint32_t linear)
 
 static void use(volatile uint32_t *pd) { cr3_write((uint32_t)pd); }
 
-/* A load that resumes after itself on a fault, leaving 0xDEADDEAD. */
-static uint32_t probe_load(uint32_t linear)
-{
-    extern char pload_resume[];
-    uint32_t v = 0xDEADDEAD;
-    trap_expect(pload_resume);
-    __asm__ volatile("pload_at: movl (%1), %0\npload_resume:" : "+r"(v) : "r"(linear) : "memory");
-    return v;
-}
-
 void kmain(void)
 {
     uint32_t a, b, c, d, eax, ebx, ecx, edx;
@@ -101,12 +91,11 @@ void kmain(void)
     use(PD_A);
     printf("pte changed, same cr3 written again: frame %u\n", frame_at(VA(0)));
 
-    extern char pload_at[];
     use(PD_B);
     PT_A[0] = FRAME(3) | PTE_RW | PTE_US;
     use(PD_A);
     uint32_t v = probe_load(VA(0));
-    trap_print("pte of a made not present while b was current, back to a", pload_at);
+    trap_print("pte of a made not present while b was current, back to a", probe_load_at);
     printf("load gave %08x\n", v);
     PT_A[0] = FRAME(3) | PG_URW;
     use(PD_A);

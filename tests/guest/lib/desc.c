@@ -215,6 +215,16 @@ void trap_disarm(void)
     trap_armed = 0;
 }
 
+__attribute__((noipa)) uint32_t probe_load(uint32_t linear)
+{
+    uint32_t v = 0xDEADDEAD;
+    trap_expect(probe_load_resume);
+    __asm__ volatile(".globl probe_load_at, probe_load_resume\n"
+                     "probe_load_at: movl (%1), %0\nprobe_load_resume:"
+                     : "+r"(v) : "r"(linear) : "memory");
+    return v;
+}
+
 void trap_print(const char *name, const void *fault_label)
 {
     trap_armed = 0;

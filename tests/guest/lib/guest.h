@@ -249,6 +249,10 @@ void trap_disarm(void);
 /* Print "NAME: #GP err=0010 eip=fault+0" (or "NAME: no exception") and disarm;
  * a #PF adds "cr2=...", a trap taken at CPL 1-3 ends in " cpl=N". */
 void trap_print(const char *name, const void *fault_label);
+/* A 32-bit load from `linear` with a trap armed: a fault resumes after it and
+ * the load gives 0xDEADDEAD.  The load is at probe_load_at (for trap_print). */
+uint32_t probe_load(uint32_t linear);
+extern char probe_load_at[], probe_load_resume[];
 const char *vector_name(unsigned vec);
 int vector_has_error_code(unsigned vec);
 
