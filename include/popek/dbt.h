@@ -237,6 +237,7 @@ struct seg_ic {
     uint32_t host_sel_imm;   /* mov $host,%ecx (GS: movw $wrap,%gs:GS_ALIAS_WRAP) */
     uint32_t guest_sel_imm;  /* movw $sel,%gs:GUEST_SEL */
     uint32_t host_sel_imm2;  /* movw $host,%gs:HOST_SEL (GS: %gs:GS_ALIAS) */
+    uint32_t ds_key_imm;     /* DS: movl $key,%gs:DS_KEY (vcpu_block.ds_key), else 0 */
     struct seg_cache cache;  /* the guest segment cache after the load */
     uint32_t zf_table;       /* VERW instead of a load: disp32 of the ZF table read */
     struct seg_ic *other;    /* the second way of a two-way cache (GS), or NULL */

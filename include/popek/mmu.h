@@ -142,6 +142,12 @@ struct shadow {
     uint64_t maps, unmaps;  /* host mmap calls placing / dropping shadow pages */
     uint64_t kept, parked, reloaded; /* pages a CR3 write kept / parked / found valid again */
     bool broken;        /* a page could not be dropped: the guest must not run on */
+    /* One bit per linear page that an INVLPG has work on: mapped, in a 4 MiB
+     * region with large mappings, or holding translated code (code_pages,
+     * never cleared).  In the monitor region, where inline INVLPG tests it;
+     * NULL until the VM sets it.  A set bit may be stale; a clear one never. */
+    uint8_t *invlpg_map;
+    uint8_t *code_pages;
 };
 
 #define SHADOW_W 1u
@@ -172,6 +178,8 @@ void shadow_unmap_all(struct shadow *sh, bool keep_global);
  * same way.  PKRU must then follow pkru_deny (vm_pkru). */
 void shadow_switch(struct shadow *sh, struct guest_ram *ram, const struct paging_mode *m,
                    uint32_t old_cr3);
+/* Translated code starts on, or spills onto, linear page `linear`. */
+void shadow_note_code_page(struct shadow *sh, uint32_t linear);
 /* A page of RAM now holds translated code (or no longer does). */
 void shadow_set_code(struct shadow *sh, struct guest_ram *ram, uint32_t gpa, bool code);
 

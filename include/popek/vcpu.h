@@ -132,6 +132,7 @@ enum {
 #define MON_STUBS 0x003000u
 #define MON_STUBS_SIZE 0x001000u
 #define MON_WINDOW 0x004000u   /* two pages: alias of guest memory for relocated accesses */
+#define MON_INVLPG_MAP 0x010000u /* 128 KiB: a bit per linear page an INVLPG has work on (mmu.h) */
 #define MON_IBL 0x100000u
 #define MON_IBL_ENTRIES 65536u /* indexed by the low 16 bits of the target */
 #define MON_IBL_TABLES 2u      /* CPL 0 and CPL 3 */
@@ -192,6 +193,7 @@ struct ibl_entry {
 #define VB_CS_DESC 0xdc      /* 2 x u32: the descriptor CS was loaded from, A bit set (inline IRET) */
 #define VB_PF_RETRY 0xe4     /* non-zero: an IRET back to the last #PF maps CR2's page (emulate.c) */
 #define VB_PKRU_CPL 0xe8     /* 2 x u32: PKRU for CPL 0 and for CPL 3 (inline SYSENTER/SYSEXIT) */
+#define VB_DS_KEY 0xf0       /* 0 iff DS is usable with base 0 (inline INVLPG) */
 #define VB_FXSAVE 0x100      /* guest x87/MMX/SSE state (FXSAVE image) while the monitor runs */
 #define VB_ZF_TABLES 0x300   /* 2 x 256 bytes: AH image with ZF clear / set (inline VERW) */
 #define VB_IRET_FLAGS 0x500  /* 2 x 256 bytes, by IRQ_PENDING: non-zero for EFLAGS bits 8-15 an
@@ -244,7 +246,8 @@ struct vcpu_block {
     uint32_t cs_desc[2];
     uint32_t pf_retry;
     uint32_t pkru_cpl[2];
-    uint8_t pad4[VB_FXSAVE - 0xf0];
+    uint32_t ds_key;
+    uint8_t pad4[VB_FXSAVE - 0xf4];
     uint8_t fxsave[512] __attribute__((aligned(16)));
     uint8_t zf_table[2][256];
     uint8_t iret_flags[2][256];

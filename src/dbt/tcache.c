@@ -280,6 +280,8 @@ void tcache_seg_ic_patch(struct vm *vm, struct seg_ic *ic, unsigned seg)
         patch_u16(ic->host_sel_imm2, c->blk->host_sel[seg]);
     }
     patch_u16(ic->guest_sel_imm, sel);
+    if (ic->ds_key_imm)
+        patch_u32(ic->ds_key_imm, c->seg[seg].base | !c->seg[seg].valid);
     patch_u32(ic->neg_sel, -(uint32_t)sel);
 }
 
@@ -385,6 +387,10 @@ void tcache_commit_block(struct vm *vm, struct tblock *tb, uint32_t end)
     struct tcache *tc = &vm->tc;
     tc->nblocks++;
     tc->nmaps += tb->nmap;
+    uint32_t lin = tb->cs_base + tb->eip;
+    shadow_note_code_page(&vm->shadow, lin);
+    if (tb->phys[1] != ~0u)
+        shadow_note_code_page(&vm->shadow, (lin & PAGE_MASK) + PAGE_SIZE);
     tc->tc_next = (end + 15) & ~15u;
     tb->valid = true;
     unsigned h = tc_hash(tb->eip);

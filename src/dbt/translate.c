@@ -455,6 +455,7 @@ static void emit_seg_ic_compare(struct xlate *x, struct seg_ic *ic, unsigned s, 
  *       lea -HI(%ecx),%ecx; jecxz 3f; jmp miss
  *   3:  mov $HOST,%ecx; mov %ecx,%seg
  *       movw $HOST,%gs:HOST_SEL+2*seg; movw $SEL,%gs:GUEST_SEL+2*seg
+ *       [DS: movl $KEY,%gs:DS_KEY]        for inline INVLPG: 0 iff the base is 0
  *       movl $IC,%gs:SEG_SITE+4*seg       the monitor updates vcpu.seg lazily
  *       [POP: lea 4(%esp),%esp]
  *       mov %gs:SCRATCH_ECX,%ecx; jmp done
@@ -520,6 +521,10 @@ static bool emit_seg_load(struct xlate *x, const struct dbt_insn *in, const uint
         }
         e_gs_store_imm16(e, BLK(VB_GUEST_SEL + 2 * (unsigned)s), 0);
         ic[way]->guest_sel_imm = e->addr - 2;
+        if (s == SEG_DS) {
+            e_gs_store_imm(e, BLK(VB_DS_KEY), 1);
+            ic[way]->ds_key_imm = e->addr - 4;
+        }
         e_gs_store_imm(e, BLK(VB_SEG_SITE + 4 * (unsigned)s),
                        (uint32_t)(ic[way] - x->vm->tc.seg_ics) + 1);
         if (pop)
@@ -997,6 +1002,61 @@ static bool emit_cr2_read(struct xlate *x, const struct dbt_insn *in)
     return true;
 }
 
+/*
+ * INVLPG at CPL 0 through DS: a no-op while the page is in no bit of the
+ * INVLPG map (mmu.h: not shadowed, no large mapping around it, no translated
+ * code on it), which is most of Linux's INVLPGs (fork, exit, munmap, the
+ * boot's MP-table scan); anything else, or a DS whose base is not 0, takes
+ * the callout.  BT's flags are saved and put back (LAHF/SAHF, OF via SETO and
+ * ADD), so the guest's flags survive.
+ *       mov %ecx,%gs:SCRATCH_ECX
+ *       mov %gs:DS_KEY,%ecx; jecxz 1f; jmp slow
+ *   1:  mov %gs:SCRATCH_ECX,%ecx
+ *       lea <m>,%ecx
+ *       mov %eax,%gs:SCRATCH_EAX; lahf; seto %al
+ *       shr $12,%ecx; bt %ecx,%gs:INVLPG_MAP; setc %cl
+ *       add $0x7f,%al; sahf; mov %gs:SCRATCH_EAX,%eax
+ *       movzbl %cl,%ecx; jecxz 2f
+ * slow: mov %gs:SCRATCH_ECX,%ecx; <callout>
+ *   2:  mov %gs:SCRATCH_ECX,%ecx
+ */
+static bool emit_invlpg(struct xlate *x, const struct dbt_insn *in, const uint8_t *bytes,
+                        uint32_t eip)
+{
+    struct emit *e = &x->e;
+    const ZydisDecodedOperand *op = &in->ops[0];
+    if (x->tb->cpl != 0 || in->zi.mnemonic != ZYDIS_MNEMONIC_INVLPG || in->seg_swap ||
+        op->type != ZYDIS_OPERAND_TYPE_MEMORY || op->mem.segment != ZYDIS_REGISTER_DS ||
+        !x->vm->shadow.invlpg_map)
+        return false;
+    uint32_t site = tcache_add_callout_site(x->vm, x->tb, in, bytes);
+    if (!site)
+        return false;
+    e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    uint32_t to_slow = e_jmp_unless_zero(e, VB_DS_KEY);
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_rm_to_ecx(e, in, bytes, 2, (uint8_t[]){ 0x8d }, 1);       /* lea <m>,%ecx */
+    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    e_bytes(e, (uint8_t[]){ 0x9f, 0x0f, 0x90, 0xc0 }, 4);        /* lahf; seto %al */
+    e_bytes(e, (uint8_t[]){ 0xc1, 0xe9, 0x0c }, 3);              /* shr $12,%ecx */
+    e_bytes(e, (uint8_t[]){ GS, 0x0f, 0xa3, 0x0d }, 4);          /* bt %ecx,%gs:map */
+    e_u32(e, MON_INVLPG_MAP);
+    e_bytes(e, (uint8_t[]){ 0x0f, 0x92, 0xc1 }, 3);              /* setc %cl */
+    e_bytes(e, (uint8_t[]){ 0x04, 0x7f, 0x9e }, 3);              /* add $0x7f,%al; sahf */
+    e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    e_bytes(e, (uint8_t[]){ 0x0f, 0xb6, 0xc9 }, 3);              /* movzbl %cl,%ecx */
+    e_bytes(e, (uint8_t[]){ 0xe3, 5 }, 2);                       /* jecxz +5: the no-op */
+    uint32_t to_slow2 = e_jmp(e, 0);
+    uint32_t to_done = e_jmp(e, 0);
+    e_land(e, to_slow);
+    e_land(e, to_slow2);
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_exit_emulate(x, eip, site);
+    e_land(e, to_done);
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    return true;
+}
+
 /* Record the frames an instruction at `lin` of `len` bytes came from; false
  * if the block would then span more than two pages. */
 static bool note_pages(struct xlate *x, const struct fetch *ft, uint32_t lin, unsigned len)
@@ -1157,7 +1217,8 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
                 (emit_seg_read(&x, &in, cur) || emit_seg_load(&x, &in, bytes, cur) ||
                  emit_verw(&x, &in, bytes, cur)))
                 break;
-            if (in.kind == CO_CONTROL && poll_before < 0 && emit_cr2_read(&x, &in))
+            if (in.kind == CO_CONTROL && poll_before < 0 &&
+                (emit_cr2_read(&x, &in) || emit_invlpg(&x, &in, bytes, cur)))
                 break;
             vm->tc.stats.callouts[in.kind]++;
             if (!(in.kind == CO_SYSCALL && emit_sysenter_sysexit(&x, &in, bytes, cur)) &&

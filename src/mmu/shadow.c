@@ -41,8 +41,10 @@ int shadow_init(struct shadow *sh, const struct guest_ram *ram)
     sh->listed = calloc(SHADOW_PAGES / 8, 1);
     sh->attr = calloc(SHADOW_PAGES, 1);
     sh->owner = calloc(SHADOW_PAGES, 1);
+    sh->code_pages = calloc(SHADOW_PAGES / 8, 1);
     if (!sh->mapped || !sh->global || !sh->large || !sh->rmap_head || !sh->rmap_next ||
-        !sh->rmap_frame || !sh->nonglobal || !sh->listed || !sh->attr || !sh->owner)
+        !sh->rmap_frame || !sh->nonglobal || !sh->listed || !sh->attr || !sh->owner ||
+        !sh->code_pages)
         return -ENOMEM;
     sh->cur = -1;
     /* Without protection keys, ring 3 cannot be told from ring 0 in the
@@ -75,6 +77,7 @@ void shadow_destroy(struct shadow *sh)
     free(sh->listed);
     free(sh->attr);
     free(sh->owner);
+    free(sh->code_pages);
     for (unsigned i = 0; i < sh->nspaces; i++) {
         free(sh->spaces[i].pn);
         pkey_free(sh->spaces[i].key);
@@ -82,6 +85,21 @@ void shadow_destroy(struct shadow *sh)
     if (sh->pkey_sup >= 0)
         pkey_free(sh->pkey_sup);
     memset(sh, 0, sizeof(*sh));
+}
+
+/* Page pn's bit in the INVLPG map after its state changed. */
+static void invlpg_update(struct shadow *sh, uint32_t pn)
+{
+    if (sh->invlpg_map)
+        set_bit(sh->invlpg_map, pn, bit(sh->mapped, pn) || sh->large_region[pn >> 10] ||
+                                        bit(sh->code_pages, pn));
+}
+
+void shadow_note_code_page(struct shadow *sh, uint32_t linear)
+{
+    uint32_t pn = linear / PAGE_SIZE;
+    set_bit(sh->code_pages, pn, true);
+    invlpg_update(sh, pn);
 }
 
 bool shadow_is_mapped(const struct shadow *sh, uint32_t linear)
@@ -164,8 +182,12 @@ static int map_page(struct shadow *sh, struct guest_ram *ram, uint32_t linear, u
     sh->owner[pn] = 0;
     if (!global)
         note_nonglobal(sh, pn);
-    if (large)
+    if (large && !sh->large_region[pn >> 10]) {
         sh->large_region[pn >> 10] = 1;
+        for (uint32_t i = pn & ~1023u; i < (pn | 1023u) + 1; i++)
+            invlpg_update(sh, i);
+    }
+    invlpg_update(sh, pn);
     uint32_t frame = gpa / PAGE_SIZE;
     sh->rmap_frame[pn] = frame;
     sh->rmap_next[pn] = sh->rmap_head[frame];
@@ -227,6 +249,8 @@ int shadow_map_large(struct shadow *sh, struct guest_ram *ram, uint32_t linear, 
             mprotect((void *)(uintptr_t)(pn * PAGE_SIZE), PAGE_SIZE, PROT_READ);
     }
     sh->large_region[base >> 22] = 1;
+    for (uint32_t i = 0; i < 1024; i++)
+        invlpg_update(sh, base / PAGE_SIZE + i);
     return 0;
 }
 
@@ -245,6 +269,7 @@ static void forget(struct shadow *sh, uint32_t pn)
     set_bit(sh->mapped, pn, false);
     set_bit(sh->global, pn, false);
     set_bit(sh->large, pn, false);
+    invlpg_update(sh, pn);
 }
 
 void shadow_unmap_page(struct shadow *sh, uint32_t linear)
@@ -269,6 +294,8 @@ void shadow_invlpg(struct shadow *sh, uint32_t linear)
         if (bit(sh->large, pn))
             shadow_unmap_page(sh, pn * PAGE_SIZE);
     sh->large_region[region] = 0;
+    for (uint32_t pn = region << 10; pn < (region + 1) << 10; pn++)
+        invlpg_update(sh, pn);
 }
 
 void shadow_unmap_all(struct shadow *sh, bool keep_global)

@@ -195,6 +195,7 @@ int vm_run(struct vm *vm)
         b->pkru_cpl[0] = vm_pkru(vm, 0);
         b->pkru_cpl[1] = vm_pkru(vm, 3);
         b->pkru = b->pkru_cpl[vcpu_cpl(c) == 3];
+        b->ds_key = c->seg[SEG_DS].base | !c->seg[SEG_DS].valid;
         b->entry_fs = vcpu_cpl(c) == 3 ? b->gs_alias : b->host_sel[SEG_FS]; /* translate.c, fs_home */
         for (unsigned s = 0; s < SEG_COUNT; s++)
             b->guest_sel[s] = c->seg[s].sel;

@@ -56,6 +56,9 @@ _Static_assert(offsetof(struct vcpu_block, ibl_hits) == VB_IBL_HITS, "VB_IBL_HIT
 _Static_assert(offsetof(struct vcpu_block, resume_fs) == VB_RESUME_FS, "VB_RESUME_FS");
 _Static_assert(offsetof(struct vcpu_block, pkru) == VB_PKRU, "VB_PKRU");
 _Static_assert(offsetof(struct vcpu_block, pkru_cpl) == VB_PKRU_CPL, "VB_PKRU_CPL");
+_Static_assert(offsetof(struct vcpu_block, ds_key) == VB_DS_KEY, "VB_DS_KEY");
+_Static_assert(MON_INVLPG_MAP >= MON_WINDOW + 2 * PAGE_SIZE &&
+               MON_INVLPG_MAP + SHADOW_PAGES / 8 <= MON_IBL, "the INVLPG map fits");
 _Static_assert(offsetof(struct vcpu_block, gs_alias_wrap) == VB_GS_ALIAS_WRAP, "VB_GS_ALIAS_WRAP");
 _Static_assert(offsetof(struct vcpu_block, fxsave) == VB_FXSAVE, "VB_FXSAVE");
 _Static_assert(sizeof(struct vcpu_block) <= MON_STUBS - MON_BLOCK, "vcpu_block fits its page");
@@ -255,6 +258,7 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
         (err = monitor_region_init(vm)) || (err = segments_init(vm)))
         return err;
     vm->shadow.limit = vm->mon_base;
+    vm->shadow.invlpg_map = (uint8_t *)(uintptr_t)(vm->mon_base + MON_INVLPG_MAP);
     if (tcache_init(vm))
         return -ENOMEM;
     vm->cpu.blk->exit_far_off = vm->tc.stub_exit64;
