@@ -531,6 +531,8 @@ void popek_signal(int sig, siginfo_t *si, void *ucv)
     }
     if (sig == SIGTRAP && vm->wp0_step_page) {
         shadow_unmap_page(&vm->shadow, vm->wp0_step_page);
+        if (vm->shadow.broken)
+            poll_arm(vm, MON_POLL_EXIT, true); /* the run loop stops the guest */
         vm->wp0_step_page = 0;
         uc->uc_mcontext.gregs[REG_EFL] &= ~(greg_t)EFLAGS_TF;
         return;
