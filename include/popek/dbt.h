@@ -98,6 +98,14 @@ void dbt_apply_mode(struct dbt_insn *in, unsigned cpl, bool fpu_trap, bool tsd);
  * fall-through path (a superblock), so a block has up to this many exits. */
 #define TB_MAX_EXITS 6
 
+/* What an unchained exit leaves in vcpu_block.exit_arg for the monitor to
+ * chain it: its block's index in the pool and its own (0: nothing to chain). */
+static inline uint32_t tb_exit_arg(uint32_t block, unsigned exit)
+{
+    _Static_assert(TB_MAX_EXITS <= 8, "exit index in 3 bits");
+    return (block + 1) << 3 | exit;
+}
+
 /* Bits in tb_map.restore: registers an inline sequence had saved to scratch
  * before the mapped instruction and that a fault there must restore. */
 #define TB_RESTORE_EAX 1u

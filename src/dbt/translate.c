@@ -188,9 +188,9 @@ static uint32_t ibl_table(unsigned cpl)
     return cpl == 0 ? MON_IBL : cpl == 3 ? MON_IBL + MON_IBL_ENTRIES * 8 : 0;
 }
 
-/* The IBL lookup in table `table` (see ibl_table); `site` is the RET inline
- * cache slot to patch on a miss (0: none). */
-static void emit_ibl_in(struct xlate *x, uint32_t site, uint32_t table)
+/* The IBL lookup in table `table` (see ibl_table); `exit_arg` names the RET
+ * inline cache exit to chain on a miss (tb_exit_arg; 0: none). */
+static void emit_ibl_in(struct xlate *x, uint32_t exit_arg, uint32_t table)
 {
     struct emit *e = &x->e;
     uint32_t miss = x->vm->tc.stub_exit_ibl_miss;
@@ -204,7 +204,7 @@ static void emit_ibl_in(struct xlate *x, uint32_t site, uint32_t table)
     }
     e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
     e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
-    e_gs_store_imm(e, BLK(VB_EXIT_ARG), site);
+    e_gs_store_imm(e, BLK(VB_EXIT_ARG), exit_arg);
     e_jmp(e, miss);
     if (!table)
         return;
@@ -223,9 +223,9 @@ static void emit_ibl_in(struct xlate *x, uint32_t site, uint32_t table)
 }
 
 /* The IBL lookup for this block's CPL. */
-static void emit_ibl(struct xlate *x, uint32_t site)
+static void emit_ibl(struct xlate *x, uint32_t exit_arg)
 {
-    emit_ibl_in(x, site, x->ibl_off);
+    emit_ibl_in(x, exit_arg, x->ibl_off);
 }
 
 static uint32_t fs_home(const struct xlate *x);
@@ -312,7 +312,8 @@ static void emit_ret(struct xlate *x, const struct dbt_insn *in)
         e_bytes(e, (uint8_t[]){ 0x8b, 0x04, 0x24 }, 3);          /* mov (%esp),%eax */
         e_bytes(e, (uint8_t[]){ 0x8d, 0xa4, 0x24 }, 3);          /* lea pop(%esp),%esp */
         e_u32(e, pop);
-        emit_ibl_in(x, slot, i == 0 ? x->ibl_off : 0);
+        emit_ibl_in(x, tb_exit_arg((uint32_t)(x->tb - x->vm->tc.blocks), x->tb->nexits),
+                    i == 0 ? x->ibl_off : 0);
     }
 
     struct tb_exit *ex = &x->tb->exits[x->tb->nexits++];
@@ -1253,7 +1254,7 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
             continue; /* its stub is the inline sequence's own fixup */
         ex->stub = x.e.addr;
         e_gs_store_imm(&x.e, BLK(VB_EXIT_EIP), ex->target_eip);
-        e_gs_store_imm(&x.e, BLK(VB_EXIT_ARG), ex->slot);
+        e_gs_store_imm(&x.e, BLK(VB_EXIT_ARG), tb_exit_arg((uint32_t)(tb - vm->tc.blocks), i));
         e_jmp(&x.e, vm->tc.stub_exit_chain);
         int32_t rel = (int32_t)(ex->stub - (ex->slot + 4));
         memcpy((void *)(uintptr_t)ex->slot, &rel, 4);

@@ -31,15 +31,18 @@ static struct tblock *block_at(struct vm *vm, uint32_t eip)
     return tb;
 }
 
-/* Chain the exit whose slot brought us here to the block at the target. */
-static void chain_exit(struct vm *vm, uint32_t slot, struct tblock *to)
+/* Chain the exit that brought us here (exit_arg: tb_exit_arg) to the block
+ * at the target. */
+static void chain_exit(struct vm *vm, uint32_t exit_arg, struct tblock *to)
 {
-    struct tblock *from = tcache_find_by_tc(vm, slot);
-    if (!from || !from->valid || from->cpl != to->cpl || from->cs_base != to->cs_base)
+    uint32_t index = (exit_arg >> 3) - 1;
+    unsigned exit = exit_arg & 7;
+    if (!exit_arg || index >= vm->tc.nblocks)
         return;
-    for (unsigned i = 0; i < from->nexits; i++)
-        if (from->exits[i].slot == slot)
-            tcache_chain(vm, from, i, to);
+    struct tblock *from = &vm->tc.blocks[index];
+    if (!from->valid || exit >= from->nexits || from->cpl != to->cpl || from->cs_base != to->cs_base)
+        return;
+    tcache_chain(vm, from, exit, to);
 }
 
 /* Machine-level requests that devices or signals left for us. */
@@ -210,13 +213,13 @@ int vm_run(struct vm *vm)
 
         switch (b->exit_reason) {
         case EXIT_CHAIN: {
-            uint32_t slot = b->exit_arg;
+            uint32_t exit_arg = b->exit_arg;
             uint64_t flushes = vm->tc.stats.flushes;
             c->eip = b->exit_eip;
             vm->tc.stats.unchained_exits++;
             struct tblock *to = block_at(vm, c->eip);
             if (to && flushes == vm->tc.stats.flushes)
-                chain_exit(vm, slot, to);
+                chain_exit(vm, exit_arg, to);
             break;
         }
         case EXIT_EMULATE: {
@@ -231,15 +234,15 @@ int vm_run(struct vm *vm)
             break;
         }
         case EXIT_IBL_MISS: {
-            uint32_t site = b->exit_arg;
+            uint32_t exit_arg = b->exit_arg; /* a RET inline cache's first miss, or 0 */
             uint64_t flushes = vm->tc.stats.flushes;
             c->eip = b->exit_eip;
             vm->tc.stats.ibl_misses++;
             struct tblock *to = block_at(vm, c->eip);
             if (to) {
                 tcache_ibl_insert(vm, to);
-                if (site && flushes == vm->tc.stats.flushes)
-                    chain_exit(vm, site, to);
+                if (flushes == vm->tc.stats.flushes)
+                    chain_exit(vm, exit_arg, to);
             }
             break;
         }
