@@ -141,6 +141,13 @@ static void clear_nonglobal(struct shadow *sh)
 static void reserve(struct shadow *sh, uint32_t linear, uint64_t len);
 static bool evict_parked(struct shadow *sh);
 
+/* The host protection of a shadow page: frames holding translated code stay
+ * read-only in every alias. */
+static int host_prot(const struct guest_ram *ram, bool writable, uint32_t gpa)
+{
+    return PROT_READ | (writable && !guest_ram_is_code(ram, gpa) ? PROT_WRITE : 0);
+}
+
 static int map_page(struct shadow *sh, struct guest_ram *ram, uint32_t linear, uint32_t gpa,
                     bool writable, bool user, bool global, bool large, bool populate)
 {
@@ -149,7 +156,7 @@ static int map_page(struct shadow *sh, struct guest_ram *ram, uint32_t linear, u
     uint32_t pn = linear / PAGE_SIZE;
     if (linear < PAGE_SIZE || !guest_ram_contains(ram, gpa, PAGE_SIZE))
         return -EFAULT;
-    int prot = PROT_READ | (writable && !guest_ram_is_code(ram, gpa) ? PROT_WRITE : 0);
+    int prot = host_prot(ram, writable, gpa);
     uint8_t attr = (uint8_t)((writable ? SHADOW_W : 0) | (user ? SHADOW_U : 0));
     if (bit(sh->mapped, pn) && sh->owner[pn] && !global && !large &&
         sh->rmap_frame[pn] == gpa / PAGE_SIZE && sh->attr[pn] == attr) {
@@ -346,11 +353,6 @@ static bool maps_same(struct shadow *sh, struct guest_ram *ram, const struct pag
            w.gpa / PAGE_SIZE == sh->rmap_frame[pn] && attr == sh->attr[pn];
 }
 
-/* The slot of page directory `cr3`; with `claim`, if it has none, the least
- * recently used one other than `spare`, its parked pages dropped. */
-static struct shadow_space *space_slot(struct shadow *sh, uint32_t cr3, bool claim,
-                                       const struct shadow_space *spare);
-
 /* Consecutive linear pages that a CR3 write re-keys (key >= 0, all with
  * protection `prot`) or drops (key < 0): one system call for the run. */
 struct run {
@@ -395,8 +397,7 @@ static void drop(struct shadow *sh, struct run *r, uint32_t pn)
 /* The host protection of mapped page `pn` (as shadow_map chose it). */
 static int page_prot(struct shadow *sh, struct guest_ram *ram, uint32_t pn)
 {
-    bool w = (sh->attr[pn] & SHADOW_W) && !guest_ram_is_code(ram, sh->rmap_frame[pn] * PAGE_SIZE);
-    return PROT_READ | (w ? PROT_WRITE : 0);
+    return host_prot(ram, sh->attr[pn] & SHADOW_W, sh->rmap_frame[pn] * PAGE_SIZE);
 }
 
 /* Into the space's list; false if it cannot grow (then the page must go:
@@ -460,6 +461,8 @@ static void limit_parked(struct shadow *sh)
     }
 }
 
+/* The slot of page directory `cr3`; with `claim`, if it has none, the least
+ * recently used one other than `spare`, its parked pages dropped. */
 static struct shadow_space *space_slot(struct shadow *sh, uint32_t cr3, bool claim,
                                        const struct shadow_space *spare)
 {
