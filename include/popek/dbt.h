@@ -106,6 +106,14 @@ static inline uint32_t tb_exit_arg(uint32_t block, unsigned exit)
     return (block + 1) << 3 | exit;
 }
 
+/* Its inverse; false for 0 (nothing to chain). */
+static inline bool tb_exit_arg_decode(uint32_t arg, uint32_t *block, unsigned *exit)
+{
+    *block = (arg >> 3) - 1;
+    *exit = arg & 7;
+    return arg != 0;
+}
+
 /* Bits in tb_map.restore: registers an inline sequence had saved to scratch
  * before the mapped instruction and that a fault there must restore. */
 #define TB_RESTORE_EAX 1u

@@ -294,6 +294,12 @@ struct vcpu {
     bool irq_shadow;          /* STI / MOV SS: no interrupt before the next instruction */
 };
 
+/* vcpu_block.ds_key for a DS loaded as `ds`: 0 iff usable with base 0. */
+static inline uint32_t seg_ds_key(const struct seg_cache *ds)
+{
+    return ds->base | !ds->valid;
+}
+
 static inline unsigned vcpu_cpl(const struct vcpu *v)
 {
     return v->seg[SEG_CS].sel & 3;

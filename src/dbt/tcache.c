@@ -281,7 +281,7 @@ void tcache_seg_ic_patch(struct vm *vm, struct seg_ic *ic, unsigned seg)
     }
     patch_u16(ic->guest_sel_imm, sel);
     if (ic->ds_key_imm)
-        patch_u32(ic->ds_key_imm, c->seg[seg].base | !c->seg[seg].valid);
+        patch_u32(ic->ds_key_imm, seg_ds_key(&c->seg[seg]));
     patch_u32(ic->neg_sel, -(uint32_t)sel);
 }
 

@@ -35,9 +35,9 @@ static struct tblock *block_at(struct vm *vm, uint32_t eip)
  * at the target. */
 static void chain_exit(struct vm *vm, uint32_t exit_arg, struct tblock *to)
 {
-    uint32_t index = (exit_arg >> 3) - 1;
-    unsigned exit = exit_arg & 7;
-    if (!exit_arg || index >= vm->tc.nblocks)
+    uint32_t index;
+    unsigned exit;
+    if (!tb_exit_arg_decode(exit_arg, &index, &exit) || index >= vm->tc.nblocks)
         return;
     struct tblock *from = &vm->tc.blocks[index];
     if (!from->valid || exit >= from->nexits || from->cpl != to->cpl || from->cs_base != to->cs_base)
@@ -198,7 +198,7 @@ int vm_run(struct vm *vm)
         b->pkru_cpl[0] = vm_pkru(vm, 0);
         b->pkru_cpl[1] = vm_pkru(vm, 3);
         b->pkru = b->pkru_cpl[vcpu_cpl(c) == 3];
-        b->ds_key = c->seg[SEG_DS].base | !c->seg[SEG_DS].valid;
+        b->ds_key = seg_ds_key(&c->seg[SEG_DS]);
         b->entry_fs = vcpu_cpl(c) == 3 ? b->gs_alias : b->host_sel[SEG_FS]; /* translate.c, fs_home */
         for (unsigned s = 0; s < SEG_COUNT; s++)
             b->guest_sel[s] = c->seg[s].sel;
