@@ -194,7 +194,9 @@ struct ibl_entry {
 #define VB_PF_RETRY 0xe4     /* non-zero: an IRET back to the last #PF maps CR2's page (emulate.c) */
 #define VB_PKRU_CPL 0xe8     /* 2 x u32: PKRU for CPL 0 and for CPL 3 (inline SYSENTER/SYSEXIT) */
 #define VB_DS_KEY 0xf0       /* 0 iff DS is usable with base 0 (inline INVLPG) */
-#define VB_FXSAVE 0x100      /* guest x87/MMX/SSE state (FXSAVE image) while the monitor runs */
+#define VB_FXSAVE 0x100      /* guest SSE state while the monitor runs, as in an FXSAVE image: */
+#define VB_MXCSR (VB_FXSAVE + 24)  /* MXCSR */
+#define VB_XMM (VB_FXSAVE + 160)   /* XMM0-7 (x87 state stays in the registers) */
 #define VB_ZF_TABLES 0x300   /* 2 x 256 bytes: AH image with ZF clear / set (inline VERW) */
 #define VB_IRET_FLAGS 0x500  /* 2 x 256 bytes, by IRQ_PENDING: non-zero for EFLAGS bits 8-15 an
                               * inline IRET leaves to the monitor */

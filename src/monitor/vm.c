@@ -262,8 +262,12 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
     if (tcache_init(vm))
         return -ENOMEM;
     vm->cpu.blk->exit_far_off = vm->tc.stub_exit64;
-    /* The guest's FPU starts as after FNINIT, with SSE exceptions masked. */
-    __asm__ volatile("fninit\n\tfxsave %0" : "=m"(vm->cpu.blk->fxsave));
+    /* The guest's FPU starts as after reset and FNINIT: XMM registers
+     * zero, SSE exceptions masked. */
+    __asm__ volatile("fninit");
+    memset(vm->cpu.blk->fxsave, 0, sizeof(vm->cpu.blk->fxsave));
+    uint32_t mxcsr = 0x1f80;
+    memcpy(&vm->cpu.blk->fxsave[VB_MXCSR - VB_FXSAVE], &mxcsr, sizeof(mxcsr));
     __asm__ volatile("movw %0, %%gs" ::"r"(vm->cpu.blk->mon_gs));
     if ((err = devices_init(vm)))
         return err;
