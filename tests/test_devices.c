@@ -113,6 +113,41 @@ Test(iobus, access_routed_by_first_port)
     cr_assert_eq(a.val, 0xCAFEBABEu);
 }
 
+static uint16_t fast[IOBUS_PORTS];
+
+static int probe_peek(void *opaque, uint16_t off)
+{
+    struct probe *p = opaque;
+    return off == 0 ? (int)(p->val & 0xFF) : -1;
+}
+
+static const struct io_ops peek_ops = { .read = probe_read, .write = probe_write, .peek = probe_peek };
+
+Test(iobus, fast_table_follows_the_devices)
+{
+    struct probe a = { 0 }, b = { .val = 0x42 };
+    cr_assert_eq(iobus_register(&bus, 0x100, 2, &probe_ops, &a), 0);
+    iobus_set_fast(&bus, fast);
+    cr_assert_eq(fast[0x10], IOBUS_FAST_VALID | 0xFF, "unclaimed: floats high");
+    cr_assert_eq(fast[0xFFFF], IOBUS_FAST_VALID | 0xFF);
+    cr_assert_eq(fast[0x100], 0, "no peek: every read calls out");
+    cr_assert_eq(fast[0x101], 0);
+
+    cr_assert_eq(iobus_register(&bus, 0x200, 2, &peek_ops, &b), 0, "registered after the table");
+    cr_assert_eq(fast[0x200], IOBUS_FAST_VALID | 0x42);
+    cr_assert_eq(fast[0x201], 0, "the device said -1");
+    iobus_write(&bus, 0x201, 1, 0x17);
+    cr_assert_eq(fast[0x200], IOBUS_FAST_VALID | 0x17, "refreshed after a write to the device");
+    b.val = 0x99; /* as a read with a side effect might */
+    iobus_read(&bus, 0x201, 1);
+    cr_assert_eq(fast[0x200], IOBUS_FAST_VALID | 0x99, "refreshed after a read too");
+    cr_assert_eq(fast[0x80], IOBUS_FAST_VALID | 0xFF);
+    struct port80 p80 = { 0 };
+    cr_assert_eq(iobus_register(&bus, 0x80, 1, &port80_io_ops, &p80), 0);
+    iobus_write(&bus, 0x80, 1, 0x12);
+    cr_assert_eq(fast[0x80], IOBUS_FAST_VALID | 0xFF, "port 0x80 reads all ones");
+}
+
 /* ---- isa-debug-exit -------------------------------------------------------- */
 
 TestSuite(debug_exit, .init = setup);

@@ -114,6 +114,28 @@ Test(pic, registers_its_ports)
     cr_assert_eq(i8259_register(&other, &bus), -EEXIST);
 }
 
+/* The fast-read table (devices.h) holds the mask registers and the ELCRs,
+ * never IRR/ISR or a pending poll. */
+Test(pic, fast_reads_of_the_mask)
+{
+    static uint16_t fast[IOBUS_PORTS];
+    iobus_set_fast(&bus, fast);
+    cr_assert_eq(fast[M_IMR], IOBUS_FAST_VALID | 0xFB);
+    cr_assert_eq(fast[S_IMR], IOBUS_FAST_VALID | 0xFF);
+    cr_assert_eq(fast[M_CMD], 0);
+    cr_assert_eq(fast[S_CMD], 0);
+    cr_assert_eq(fast[ELCR1], IOBUS_FAST_VALID | 0);
+    out(M_IMR, 0x5A);
+    cr_assert_eq(fast[M_IMR], IOBUS_FAST_VALID | 0x5A);
+    out(ELCR1, 0x20);
+    cr_assert_eq(fast[ELCR1], IOBUS_FAST_VALID | 0x20);
+    out(M_CMD, POLL);
+    cr_assert_eq(fast[M_IMR], 0, "the next read is the poll");
+    cr_assert_eq(fast[S_IMR], IOBUS_FAST_VALID | 0xFF, "the other chip's is not");
+    in(M_IMR);
+    cr_assert_eq(fast[M_IMR], IOBUS_FAST_VALID | 0x5A, "poll over");
+}
+
 Test(pic, bios_reset_state)
 {
     cr_assert_eq(in(M_IMR), 0xFB);

@@ -21,6 +21,10 @@ struct io_ops {
     /* off is relative to the registered base; size is 1, 2 or 4. */
     uint32_t (*read)(void *opaque, uint16_t off, unsigned size);
     void (*write)(void *opaque, uint16_t off, unsigned size, uint32_t val);
+    /* Optional: the byte a 1-byte read of `off` would return now, if that
+     * read has no side effects and its value changes only through this
+     * device's own port accesses; else -1. */
+    int (*peek)(void *opaque, uint16_t off);
 };
 
 #define IOBUS_MAX_RANGES 64
@@ -31,9 +35,21 @@ struct io_range {
     void *opaque;
 };
 
+/*
+ * The fast-read table: one entry per port, IOBUS_FAST_VALID | the byte a
+ * 1-byte read returns, where that read has no side effects and nothing but
+ * an access to the port's own device can change it (unclaimed ports, port
+ * 0x80, the PIC's mask register), else 0.  Translated code reads a port
+ * through it without leaving the translation cache; the bus refreshes a
+ * device's entries after every access to that device.
+ */
+#define IOBUS_FAST_VALID 0x100u
+#define IOBUS_PORTS 0x10000u
+
 struct iobus {
     struct io_range ranges[IOBUS_MAX_RANGES];
     unsigned nranges;
+    uint16_t *fast;     /* IOBUS_PORTS entries, or NULL */
 };
 
 /* Returns 0, -EINVAL for an empty range or one past port 0xFFFF, -EEXIST on
@@ -44,6 +60,8 @@ int iobus_register(struct iobus *bus, uint16_t base, uint16_t len,
  * Unclaimed ports read as all ones and ignore writes, as on a PC. */
 uint32_t iobus_read(struct iobus *bus, uint16_t port, unsigned size);
 void iobus_write(struct iobus *bus, uint16_t port, unsigned size, uint32_t val);
+/* Start keeping `table` (IOBUS_PORTS entries) as the fast-read table. */
+void iobus_set_fast(struct iobus *bus, uint16_t *table);
 
 /* ---- MMIO bus: guest physical ranges that are not RAM ------------------------- */
 

@@ -133,6 +133,7 @@ enum {
 #define MON_STUBS_SIZE 0x001000u
 #define MON_WINDOW 0x004000u   /* two pages: alias of guest memory for relocated accesses */
 #define MON_INVLPG_MAP 0x010000u /* 128 KiB: a bit per linear page an INVLPG has work on (mmu.h) */
+#define MON_PORT_READS 0x030000u /* 128 KiB: the I/O bus's fast-read table (devices.h) */
 #define MON_IBL 0x100000u
 #define MON_IBL_ENTRIES 65536u /* indexed by the low 16 bits of the target */
 #define MON_IBL_TABLES 2u      /* CPL 0 and CPL 3 */

@@ -1058,6 +1058,54 @@ static bool emit_invlpg(struct xlate *x, const struct dbt_insn *in, const uint8_
     return true;
 }
 
+/*
+ * IN AL from a port at CPL 0 (never above IOPL): the value from the I/O bus's
+ * fast-read table (devices.h) where the device published one, which is all
+ * an IN of an unclaimed port, of port 0x80 or of the PIC's mask register
+ * needs; the callout for any other port.
+ *       mov %ecx,%gs:SCRATCH_ECX
+ *       movzwl %gs:PORT_READS+2*imm8,%ecx   or   movzwl %dx,%ecx
+ *                                                 movzwl %gs:PORT_READS(,%ecx,2),%ecx
+ *       jecxz slow; mov %cl,%al; mov %gs:SCRATCH_ECX,%ecx; jmp done
+ * slow: mov %gs:SCRATCH_ECX,%ecx; <callout>
+ * done:
+ */
+static bool emit_in_fast(struct xlate *x, const struct dbt_insn *in, const uint8_t *bytes,
+                         uint32_t eip)
+{
+    struct emit *e = &x->e;
+    const ZydisDecodedOperand *ops = in->ops;
+    if (x->tb->cpl != 0 || in->zi.mnemonic != ZYDIS_MNEMONIC_IN ||
+        ops[0].reg.value != ZYDIS_REGISTER_AL || (x->vm->cfg.log_mask & LOG_IO))
+        return false; /* -d io logs every access */
+    bool imm = ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE;
+    if (!imm && (ops[1].type != ZYDIS_OPERAND_TYPE_REGISTER || ops[1].reg.value != ZYDIS_REGISTER_DX))
+        return false;
+    uint32_t site = tcache_add_callout_site(x->vm, x->tb, in, bytes);
+    if (!site)
+        return false;
+    e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    if (imm) {
+        e_bytes(e, (uint8_t[]){ GS, 0x0f, 0xb7, 0x0d }, 4);          /* movzwl %gs:abs,%ecx */
+        e_u32(e, MON_PORT_READS + 2 * (uint32_t)(ops[1].imm.value.u & 0xff));
+    } else {
+        e_bytes(e, (uint8_t[]){ 0x0f, 0xb7, 0xca }, 3);              /* movzwl %dx,%ecx */
+        e_bytes(e, (uint8_t[]){ GS, 0x0f, 0xb7, 0x0c, 0x4d }, 5);    /* movzwl %gs:abs(,%ecx,2),%ecx */
+        e_u32(e, MON_PORT_READS);
+    }
+    e_u8(e, 0xe3);                                                   /* jecxz slow */
+    uint8_t *to_slow = e->p;
+    e_u8(e, 0);
+    e_bytes(e, (uint8_t[]){ 0x88, 0xc8 }, 2);                        /* mov %cl,%al */
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    uint32_t to_done = e_jmp(e, 0);
+    e_land8(e, to_slow);
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_exit_emulate(x, eip, site);
+    e_land(e, to_done);
+    return true;
+}
+
 /* Record the frames an instruction at `lin` of `len` bytes came from; false
  * if the block would then span more than two pages. */
 static bool note_pages(struct xlate *x, const struct fetch *ft, uint32_t lin, unsigned len)
@@ -1220,6 +1268,8 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
                 break;
             if (in.kind == CO_CONTROL && poll_before < 0 &&
                 (emit_cr2_read(&x, &in) || emit_invlpg(&x, &in, bytes, cur)))
+                break;
+            if (in.kind == CO_IO && poll_before < 0 && emit_in_fast(&x, &in, bytes, cur))
                 break;
             vm->tc.stats.callouts[in.kind]++;
             if (!(in.kind == CO_SYSCALL && emit_sysenter_sysexit(&x, &in, bytes, cur)) &&

@@ -430,9 +430,38 @@ static void i8259_elcr_write(void *opaque, uint16_t off, unsigned size, uint32_t
     i8259_update(p);
 }
 
-static const struct io_ops i8259_master_ops = { .read = i8259_master_read, .write = i8259_master_write };
-static const struct io_ops i8259_slave_ops = { .read = i8259_slave_read, .write = i8259_slave_write };
-static const struct io_ops i8259_elcr_ops = { .read = i8259_elcr_read, .write = i8259_elcr_write };
+/* The mask register (the data port outside a poll; Linux reads it on every
+ * interrupt it acknowledges) and the ELCRs change only when written; the
+ * command port reads IRR or ISR, which interrupts move. */
+static int i8259_chip_peek(const struct i8259 *c, uint16_t off)
+{
+    return off == 1 && !c->poll ? c->imr : -1;
+}
+
+static int i8259_master_peek(void *opaque, uint16_t off)
+{
+    return i8259_chip_peek(&((struct i8259_pair *)opaque)->chip[PIC_MASTER], off);
+}
+
+static int i8259_slave_peek(void *opaque, uint16_t off)
+{
+    return i8259_chip_peek(&((struct i8259_pair *)opaque)->chip[PIC_SLAVE], off);
+}
+
+static int i8259_elcr_peek(void *opaque, uint16_t off)
+{
+    return (int)i8259_elcr_read(opaque, off, 1);
+}
+
+static const struct io_ops i8259_master_ops = {
+    .read = i8259_master_read, .write = i8259_master_write, .peek = i8259_master_peek,
+};
+static const struct io_ops i8259_slave_ops = {
+    .read = i8259_slave_read, .write = i8259_slave_write, .peek = i8259_slave_peek,
+};
+static const struct io_ops i8259_elcr_ops = {
+    .read = i8259_elcr_read, .write = i8259_elcr_write, .peek = i8259_elcr_peek,
+};
 
 int i8259_register(struct i8259_pair *p, struct iobus *bus)
 {

@@ -10,6 +10,10 @@
  * A PC has a dozen or so claimed ranges and every access here already paid for
  * a callout out of the translation cache, so a linear scan is cheaper than any
  * index would be to maintain.
+ *
+ * Reads without side effects need no callout: the fast-read table (devices.h)
+ * holds their values for translated code, kept current here because those
+ * values change only through accesses to their own device.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -19,6 +23,30 @@
 static uint32_t iobus_size_mask(unsigned size)
 {
     return size >= 4 ? 0xFFFFFFFFu : (1u << (8 * size)) - 1;
+}
+
+static uint16_t fast_entry(const struct io_range *r, uint16_t port)
+{
+    if (!r)
+        return IOBUS_FAST_VALID | 0xFF; /* floats high */
+    int v = r->ops->peek ? r->ops->peek(r->opaque, port - r->base) : -1;
+    return v < 0 ? 0 : (uint16_t)(IOBUS_FAST_VALID | (uint8_t)v);
+}
+
+static void fast_refresh(struct iobus *bus, const struct io_range *r)
+{
+    if (bus->fast && r)
+        for (uint32_t i = 0; i < r->len; i++)
+            bus->fast[r->base + i] = fast_entry(r, (uint16_t)(r->base + i));
+}
+
+void iobus_set_fast(struct iobus *bus, uint16_t *table)
+{
+    bus->fast = table;
+    for (uint32_t p = 0; p < IOBUS_PORTS; p++)
+        table[p] = IOBUS_FAST_VALID | 0xFF;
+    for (unsigned i = 0; i < bus->nranges; i++)
+        fast_refresh(bus, &bus->ranges[i]);
 }
 
 static const struct io_range *iobus_find(const struct iobus *bus, uint16_t port)
@@ -46,6 +74,7 @@ int iobus_register(struct iobus *bus, uint16_t base, uint16_t len,
     bus->ranges[bus->nranges++] = (struct io_range){
         .base = base, .len = len, .ops = ops, .opaque = opaque,
     };
+    fast_refresh(bus, &bus->ranges[bus->nranges - 1]);
     return 0;
 }
 
@@ -56,13 +85,17 @@ uint32_t iobus_read(struct iobus *bus, uint16_t port, unsigned size)
 
     if (!r || !r->ops->read)
         return mask;
-    return r->ops->read(r->opaque, port - r->base, size) & mask;
+    uint32_t v = r->ops->read(r->opaque, port - r->base, size) & mask;
+    fast_refresh(bus, r);
+    return v;
 }
 
 void iobus_write(struct iobus *bus, uint16_t port, unsigned size, uint32_t val)
 {
     const struct io_range *r = iobus_find(bus, port);
 
-    if (r && r->ops->write)
+    if (r && r->ops->write) {
         r->ops->write(r->opaque, port - r->base, size, val & iobus_size_mask(size));
+        fast_refresh(bus, r);
+    }
 }

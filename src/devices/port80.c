@@ -24,7 +24,13 @@ static void port80_io_write(void *opaque, uint16_t off, unsigned size, uint32_t 
     p->last = (uint8_t)val;
 }
 
+static int port80_io_peek(void *opaque, uint16_t off)
+{
+    return (int)port80_io_read(opaque, off, 1);
+}
+
 const struct io_ops port80_io_ops = {
     .read = port80_io_read,
     .write = port80_io_write,
+    .peek = port80_io_peek,
 };

@@ -58,7 +58,8 @@ _Static_assert(offsetof(struct vcpu_block, pkru) == VB_PKRU, "VB_PKRU");
 _Static_assert(offsetof(struct vcpu_block, pkru_cpl) == VB_PKRU_CPL, "VB_PKRU_CPL");
 _Static_assert(offsetof(struct vcpu_block, ds_key) == VB_DS_KEY, "VB_DS_KEY");
 _Static_assert(MON_INVLPG_MAP >= MON_WINDOW + 2 * PAGE_SIZE &&
-               MON_INVLPG_MAP + SHADOW_PAGES / 8 <= MON_IBL, "the INVLPG map fits");
+               MON_INVLPG_MAP + SHADOW_PAGES / 8 <= MON_PORT_READS, "the INVLPG map fits");
+_Static_assert(MON_PORT_READS + IOBUS_PORTS * 2 <= MON_IBL, "the fast-read table fits");
 _Static_assert(offsetof(struct vcpu_block, gs_alias_wrap) == VB_GS_ALIAS_WRAP, "VB_GS_ALIAS_WRAP");
 _Static_assert(offsetof(struct vcpu_block, fxsave) == VB_FXSAVE, "VB_FXSAVE");
 _Static_assert(sizeof(struct vcpu_block) <= MON_STUBS - MON_BLOCK, "vcpu_block fits its page");
@@ -271,6 +272,7 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
     __asm__ volatile("movw %0, %%gs" ::"r"(vm->cpu.blk->mon_gs));
     if ((err = devices_init(vm)))
         return err;
+    iobus_set_fast(&vm->io, (uint16_t *)(uintptr_t)(vm->mon_base + MON_PORT_READS));
     vm->devices_touched = true;
     if (signals_init(vm))
         return -errno;
