@@ -100,6 +100,7 @@ trap 'rm -rf "$work"' EXIT
 benchmarks='
 syscall        -     -
 in             3209  214
+in_device      -     -
 cr3write       -     -
 callret        11    51
 pgfault        1093  3927

@@ -8,6 +8,8 @@
  *
  *   syscall        INT 0x80 from ring 3 to a DPL-3 trap gate, IRET back
  *   in             IN from port 0x80 (VMware's "in" read a port too)
+ *   in_device      IN from the UART's line status register (a read with a
+ *                  side effect, which the device model must see)
  *   cr3write       MOV to CR3 of its current value, paging on
  *   callret        CALL of an empty function and its RET
  *   pgfault        touch a not-present page; the guest #PF handler maps it and
@@ -26,6 +28,7 @@
 #define REPEATS 5
 
 uint64_t nano_in(uint32_t n);
+uint64_t nano_in_device(uint32_t n);
 uint64_t nano_cr3write(uint32_t n);
 uint64_t nano_callret(uint32_t n);
 uint64_t nano_pgfault(uint32_t n);
@@ -51,6 +54,7 @@ static const struct {
 } benches[] = {
     { "syscall", nano_syscall, 100000 },
     { "in", nano_in, 200000 },
+    { "in_device", nano_in_device, 200000 },
     { "cr3write", nano_cr3write, 100000 },
     { "callret", nano_callret, 10000000 },
     { "pgfault", nano_pgfault, 20000 },

@@ -94,10 +94,19 @@ static inline void guest_ram_set_code(struct guest_ram *ram, uint32_t gpa, bool 
  * only loses the key, if it maps the same frame the same way).  A space is
  * parked from the second time it is left, so a fork child that execs costs
  * no re-keying.
+ *
+ * A single page dropped (INVLPG, the end of a CR0.WP=0 write step, a frame
+ * that stops holding code) is only made PROT_NONE ("dead"), keeping its frame:
+ * if the guest maps that frame there again the same way (a kernel that unmaps
+ * and remaps a page, a #PF handler making a page present), one mprotect takes
+ * it back instead of an mmap placing it.  At most SHADOW_DEAD_MAX dead pages
+ * are kept (host mappings are finite; see the parked pages).
  */
 #define SHADOW_PAGES (GUEST_SPACE / PAGE_SIZE)
 #define SHADOW_SPACES 12  /* at most: as many as the host has protection keys for */
 #define SHADOW_PARKED_MAX 16384 /* pages in all parked spaces' lists */
+#define SHADOW_DEAD_MAX 4096    /* dead pages */
+#define SHADOW_DEAD 0xffu       /* `owner` of a dead page */
 
 struct shadow_space {
     uint32_t cr3;       /* page directory base */
@@ -130,8 +139,11 @@ struct shadow {
     uint8_t *listed;    /* one bit per linear page: in `nonglobal` */
     uint8_t *attr;      /* per linear page: SHADOW_W/SHADOW_U it was mapped with */
     /* Per linear page: slot + 1 of the space whose key the mapping carries,
-     * 0 for key 0 or pkey_sup (the loaded space's own, or kept for it). */
+     * 0 for key 0 or pkey_sup (the loaded space's own, or kept for it),
+     * SHADOW_DEAD for a dead page. */
     uint8_t *owner;
+    uint32_t *dead;     /* the dead pages (may hold entries revived since) */
+    uint32_t ndead;
     struct shadow_space spaces[SHADOW_SPACES];
     unsigned nspaces;   /* slots with a key */
     int cur;            /* slot of the loaded space, -1 if it has none */
@@ -141,6 +153,7 @@ struct shadow {
     uint64_t hidden_faults;
     uint64_t maps, unmaps;  /* host mmap calls placing / dropping shadow pages */
     uint64_t kept, parked, reloaded; /* pages a CR3 write kept / parked / found valid again */
+    uint64_t killed, revived;        /* pages made dead / mapped again from dead */
     bool broken;        /* a page could not be dropped: the guest must not run on */
     /* One bit per linear page that an INVLPG has work on: mapped, in a 4 MiB
      * region with large mappings, or holding translated code (code_pages,

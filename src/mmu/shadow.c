@@ -42,7 +42,8 @@ int shadow_init(struct shadow *sh, const struct guest_ram *ram)
     sh->attr = calloc(SHADOW_PAGES, 1);
     sh->owner = calloc(SHADOW_PAGES, 1);
     sh->code_pages = calloc(SHADOW_PAGES / 8, 1);
-    if (!sh->mapped || !sh->global || !sh->large || !sh->rmap_head || !sh->rmap_next ||
+    sh->dead = malloc(SHADOW_DEAD_MAX * sizeof(uint32_t));
+    if (!sh->dead || !sh->mapped || !sh->global || !sh->large || !sh->rmap_head || !sh->rmap_next ||
         !sh->rmap_frame || !sh->nonglobal || !sh->listed || !sh->attr || !sh->owner ||
         !sh->code_pages)
         return -ENOMEM;
@@ -78,6 +79,7 @@ void shadow_destroy(struct shadow *sh)
     free(sh->attr);
     free(sh->owner);
     free(sh->code_pages);
+    free(sh->dead);
     for (unsigned i = 0; i < sh->nspaces; i++) {
         free(sh->spaces[i].pn);
         pkey_free(sh->spaces[i].key);
@@ -87,11 +89,17 @@ void shadow_destroy(struct shadow *sh)
     memset(sh, 0, sizeof(*sh));
 }
 
+/* Mapped from the memfd and not dead (maybe parked). */
+static bool live(const struct shadow *sh, uint32_t pn)
+{
+    return bit(sh->mapped, pn) && sh->owner[pn] != SHADOW_DEAD;
+}
+
 /* Page pn's bit in the INVLPG map after its state changed. */
 static void invlpg_update(struct shadow *sh, uint32_t pn)
 {
     if (sh->invlpg_map)
-        set_bit(sh->invlpg_map, pn, bit(sh->mapped, pn) || sh->large_region[pn >> 10] ||
+        set_bit(sh->invlpg_map, pn, live(sh, pn) || sh->large_region[pn >> 10] ||
                                         bit(sh->code_pages, pn));
 }
 
@@ -158,14 +166,20 @@ static int map_page(struct shadow *sh, struct guest_ram *ram, uint32_t linear, u
         return -EFAULT;
     int prot = host_prot(ram, writable, gpa);
     uint8_t attr = (uint8_t)((writable ? SHADOW_W : 0) | (user ? SHADOW_U : 0));
-    if (bit(sh->mapped, pn) && sh->owner[pn] && !global && !large &&
-        sh->rmap_frame[pn] == gpa / PAGE_SIZE && sh->attr[pn] == attr) {
-        /* Parked for another space, and this one maps it the same way (text
-         * two processes share): take the key off rather than map again. */
+    if (bit(sh->mapped, pn) && sh->owner[pn] && !large && sh->rmap_frame[pn] == gpa / PAGE_SIZE) {
+        /* Dead, or parked for another space (text two processes share), and
+         * the same frame again (maybe with other rights: a page fork made
+         * read-only): one protection change, no mmap. */
         if (pkey_mprotect((void *)(uintptr_t)linear, PAGE_SIZE, prot, user ? 0 : sh->pkey_sup) < 0)
             return -errno;
+        if (sh->owner[pn] == SHADOW_DEAD)
+            sh->revived++;
         sh->owner[pn] = 0;
-        note_nonglobal(sh, pn);
+        sh->attr[pn] = attr;
+        set_bit(sh->global, pn, global);
+        if (!global)
+            note_nonglobal(sh, pn);
+        invlpg_update(sh, pn);
         return 0;
     }
     if (bit(sh->mapped, pn))
@@ -279,10 +293,29 @@ static void forget(struct shadow *sh, uint32_t pn)
     invlpg_update(sh, pn);
 }
 
+static void drop_dead(struct shadow *sh);
+
+/* Make mapped page `pn` dead; false if it has to go instead. */
+static bool make_dead(struct shadow *sh, uint32_t pn)
+{
+    if (bit(sh->large, pn))
+        return false; /* its region's bookkeeping wants it gone */
+    if (sh->ndead == SHADOW_DEAD_MAX)
+        drop_dead(sh);
+    if (mprotect((void *)(uintptr_t)(pn * PAGE_SIZE), PAGE_SIZE, PROT_NONE) < 0)
+        return false;
+    sh->killed++;
+    sh->owner[pn] = SHADOW_DEAD;
+    set_bit(sh->global, pn, false);
+    sh->dead[sh->ndead++] = pn;
+    invlpg_update(sh, pn);
+    return true;
+}
+
 void shadow_unmap_page(struct shadow *sh, uint32_t linear)
 {
     uint32_t pn = linear / PAGE_SIZE;
-    if (!bit(sh->mapped, pn))
+    if (!live(sh, pn) || make_dead(sh, pn))
         return;
     forget(sh, pn);
     reserve(sh, linear & PAGE_MASK, PAGE_SIZE);
@@ -330,6 +363,7 @@ void shadow_unmap_all(struct shadow *sh, bool keep_global)
         memset(sh->large_region, 0, sizeof(sh->large_region));
     for (unsigned i = 0; i < sh->nspaces; i++)
         sh->spaces[i].npages = 0; /* their pages went too */
+    sh->ndead = 0;                /* as did the dead (never global) */
 }
 
 /* What the new tables make of linear page `pn`, as shadow_map's attributes;
@@ -432,9 +466,21 @@ static bool space_drop(struct shadow *sh, struct shadow_space *s)
     return any;
 }
 
+/* Drop the dead pages for good. */
+static void drop_dead(struct shadow *sh)
+{
+    struct run r = { 0 };
+    for (uint32_t i = 0; i < sh->ndead; i++)
+        if (sh->owner[sh->dead[i]] == SHADOW_DEAD && bit(sh->mapped, sh->dead[i]))
+            drop(sh, &r, sh->dead[i]);
+    run_flush(sh, &r);
+    sh->ndead = 0;
+}
+
 static bool evict_parked(struct shadow *sh)
 {
-    bool any = false;
+    bool any = sh->ndead > 0;
+    drop_dead(sh);
     for (unsigned i = 0; i < sh->nspaces; i++)
         if ((int)i != sh->cur)
             any |= space_drop(sh, &sh->spaces[i]);
@@ -568,9 +614,9 @@ void shadow_set_code(struct shadow *sh, struct guest_ram *ram, uint32_t gpa, boo
     for (uint32_t e = sh->rmap_head[gpa / PAGE_SIZE]; e; e = next) {
         uint32_t pn = e - 1;
         next = sh->rmap_next[pn];
-        if (code)
-            mprotect((void *)(uintptr_t)(pn * PAGE_SIZE), PAGE_SIZE, PROT_READ);
-        else
+        if (!code)
             shadow_unmap_page(sh, pn * PAGE_SIZE);
+        else if (sh->owner[pn] != SHADOW_DEAD) /* PROT_NONE stays */
+            mprotect((void *)(uintptr_t)(pn * PAGE_SIZE), PAGE_SIZE, PROT_READ);
     }
 }

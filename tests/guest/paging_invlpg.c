@@ -13,6 +13,10 @@
  *   - R/W 0 -> 1 without INVLPG may cost one spurious #PF, which itself
  *     invalidates the entry, so the retried write succeeds (4.10.4.1, 4.10.4.3);
  *     R/W 1 -> 0 followed by INVLPG makes a supervisor write fault (CR0.WP=1);
+ *   - a page made not present and INVLPGed faults; made present again on
+ *     the same frame (read-only, D clear) it reads that frame, a write
+ *     faults, and once writable (INVLPG) the write lands and sets D (Popek
+ *     keeps such a page's frame mapped but inaccessible, mmu.h);
  *   - INVLPG of an address without a translation does not fault.
  */
 #include "lib/guest.h"
@@ -143,6 +147,34 @@ static TEST_FN void rw_changes(void)
            pf_cr2, pf_error, *word(FRAME(8) + 8) != 0x55555555);
 }
 
+static TEST_FN void same_frame_again(void)
+{
+    extern char sf_resume[], sf2_resume[];
+    uint32_t v = 0;
+
+    sink = *word(VA(7));
+    PT_TEST[7] &= ~PTE_P;
+    invlpg(VA(7));
+    pf_count = 0;
+    pf_resume = sf_resume;
+    __asm__ volatile("movl (%1), %0\nsf_resume:" : "+r"(v) : "r"(VA(7)) : "memory");
+    printf("present -> not present, invlpg, read: faults=%u err=%04x\n", pf_count, pf_error);
+    PT_TEST[7] = FRAME(5) | PTE_P | PTE_US | PTE_A;
+    pf_count = 0;
+    v = *word(VA(7));
+    printf("same frame again, read-only: faults=%u reads frame %u dirty=%u\n", pf_count,
+           frame_tag(v), (PT_TEST[7] & PTE_D) != 0);
+    pf_resume = sf2_resume;
+    __asm__ volatile("movl $0x66666666, (%0)\nsf2_resume:" : : "r"(VA(7) + 8) : "memory");
+    printf("write: faults=%u err=%04x\n", pf_count, pf_error);
+    PT_TEST[7] |= PTE_RW;
+    invlpg(VA(7));
+    pf_count = 0;
+    *word(VA(7) + 12) = 0x77777777;
+    printf("made writable, invlpg, write: faults=%u landed=%u dirty=%u\n", pf_count,
+           *word(FRAME(5) + 12) == 0x77777777, (PT_TEST[7] & PTE_D) != 0);
+}
+
 void kmain(void)
 {
     paging_map_low(PD, PT_LOW, PG_URW);
@@ -154,6 +186,7 @@ void kmain(void)
     PT_TEST[4] = FRAME(6) | PTE_P | PTE_US;   /* read-only at first */
     PT_TEST[5] = FRAME(7) | PTE_P | PTE_US;
     PT_TEST[6] = FRAME(8) | PG_URW;
+    PT_TEST[7] = FRAME(5) | PG_URW;
     PT_X[1] = FRAME(9) | PG_URW;
     PT_Y[1] = FRAME(10) | PG_URW;
     PT_Z[5] = FRAME(11) | PG_URW;
@@ -168,6 +201,7 @@ void kmain(void)
     remap();
     not_present_to_present();
     rw_changes();
+    same_frame_again();
 
     pf_count = 0;
     invlpg(0x7FFFF000);               /* PDE not present */
