@@ -60,9 +60,9 @@ END
 /* Port read with a side effect, which the monitor's device model must see:
  * the UART's line status register (a read clears its error bits). */
 BEGIN nano_in_device
-	movw $0x3fd, %dx
 START
-1:	inb %dx, %al
+1:	movw $0x3fd, %dx		/* RDTSC in START took EDX */
+	inb %dx, %al
 END
 
 /* MOV to CR3 of the value it already holds (paging on). */
