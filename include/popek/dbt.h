@@ -169,15 +169,34 @@ struct tblock {
 };
 
 /* A chain or IBL entry that depends on non-global mappings: undone when the
- * guest changes address space (CR3 write), like a non-global TLB entry. */
+ * guest changes address space (CR3 write) to tables that do not map its
+ * target as before, like a non-global TLB entry. */
 struct volatile_link {
     struct tblock *from;      /* NULL: an IBL entry, `exit` unused */
     uint8_t exit;
     uint32_t ibl_index;       /* for IBL entries: table * MON_IBL_ENTRIES + index */
     struct tblock *to;        /* the block linked to */
     uint8_t age;              /* address-space switches it was restored over without use */
+    uint32_t next;            /* index + 1 of the next of its group (or free), 0: none */
 };
 #define TC_VOLATILE_MAX 16384
+
+/* The volatile links by their target's first linear page and its frame:
+ * a CR3 write probes each group's page once in the new tables and leaves
+ * the links of a group whose page they map as before (text two processes
+ * share) in place, whatever their number.  Links that were undone since
+ * (INVLPG, invalidation) stay listed until their group goes or the pool
+ * fills up. */
+#define TC_LINK_GROUPS 2048
+#define TC_LINK_GROUP_HASH 1024
+struct link_group {
+    uint32_t page, frame;
+    bool user;                /* targets at CPL 3: the probe is a user access */
+    bool spans;               /* targets running onto a second page: never kept */
+    uint32_t head;            /* its first link (index + 1); 0: the group is free */
+    uint32_t count;
+    uint32_t hnext;           /* index + 1 of the next group in its hash chain (or free) */
+};
 
 /* The volatile links of an address space when the guest last left it (by
  * its CR3), for making them again when it comes back: the last
@@ -213,6 +232,7 @@ struct dbt_stats {
     uint64_t flushes;
     uint64_t chained_exits;    /* exits patched into direct jumps */
     uint64_t unchained_exits;  /* block exits that came back to the monitor */
+    uint64_t links_kept;       /* chains and IBL entries a CR3 write left in place */
     uint64_t links_restored;   /* chains and IBL entries made again on a CR3 write */
     uint64_t links_woken;      /* dormant ones made again in another address space */
     uint64_t ibl_hits;         /* counted inline when --stats is on */
@@ -277,8 +297,14 @@ struct tcache {
     uint32_t stub_exit64, stub_exit_host;
     struct tblock *lpage_hash[TC_LPAGE_HASH]; /* blocks by linear page of their start */
     struct tblock *ppage_hash[TC_LPAGE_HASH]; /* blocks by frame (either of theirs) */
-    struct volatile_link *volatile_links;
+    struct volatile_link *volatile_links; /* pool of TC_VOLATILE_MAX, used up to nvolatile */
     uint32_t nvolatile;
+    uint32_t volatile_free;     /* free list of the pool (index + 1) */
+    uint32_t last_volatile;     /* the link add_volatile listed last (index + 1), 0: none */
+    struct link_group *groups;  /* TC_LINK_GROUPS of them, used up to ngroups */
+    uint32_t ngroups;
+    uint32_t group_free;        /* free list (index + 1, through hnext) */
+    uint32_t group_hash[TC_LINK_GROUP_HASH]; /* index + 1 */
     struct link_space *link_spaces; /* TC_LINK_SPACES of them */
     struct dormant_link *dormant;   /* TC_VOLATILE_MAX of them, in use: ndormant */
     uint32_t ndormant;

@@ -32,7 +32,7 @@ static uint32_t stub_addr(const struct vm *vm, const char *sym)
     return vm->mon_base + MON_STUBS + (uint32_t)(sym - mon_stubs_start);
 }
 
-static struct ibl_entry *ibl_table(struct vm *vm, unsigned cls)
+static struct ibl_entry *ibl_table(const struct vm *vm, unsigned cls)
 {
     return (struct ibl_entry *)(uintptr_t)(vm->mon_base + MON_IBL) + cls * MON_IBL_ENTRIES;
 }
@@ -75,8 +75,9 @@ int tcache_init(struct vm *vm)
     tc->seg_ics = calloc(TC_CALLOUT_SITES, sizeof(*tc->seg_ics));
     tc->link_spaces = calloc(TC_LINK_SPACES, sizeof(*tc->link_spaces));
     tc->dormant = calloc(TC_VOLATILE_MAX, sizeof(*tc->dormant));
+    tc->groups = calloc(TC_LINK_GROUPS, sizeof(*tc->groups));
     if (!tc->blocks || !tc->maps || !tc->volatile_links || !tc->sites || !tc->seg_ics ||
-        !tc->link_spaces || !tc->dormant)
+        !tc->link_spaces || !tc->dormant || !tc->groups)
         return -1;
     tc->stub_exit_chain = stub_addr(vm, mon_stub_exit_chain);
     tc->stub_exit_emulate = stub_addr(vm, mon_stub_exit_emulate);
@@ -102,6 +103,8 @@ void tcache_destroy(struct vm *vm)
     vm->tc.link_spaces = NULL;
     free(vm->tc.dormant);
     vm->tc.dormant = NULL;
+    free(vm->tc.groups);
+    vm->tc.groups = NULL;
     vm->tc.blocks = NULL;
     vm->tc.maps = NULL;
 }
@@ -164,6 +167,16 @@ static void dormant_add(struct tcache *tc, const struct volatile_link *l)
     dormant_push(tc, l);
 }
 
+/* No volatile links any more (every one undone, or its block gone). */
+static void links_reset(struct tcache *tc)
+{
+    tc->nvolatile = 0;
+    tc->volatile_free = 0;
+    tc->ngroups = 0;
+    tc->group_free = 0;
+    memset(tc->group_hash, 0, sizeof(tc->group_hash));
+}
+
 void tcache_flush(struct vm *vm)
 {
     struct tcache *tc = &vm->tc;
@@ -178,7 +191,7 @@ void tcache_flush(struct vm *vm)
     memset(tc->hash, 0, sizeof(tc->hash));
     memset(tc->lpage_hash, 0, sizeof(tc->lpage_hash));
     memset(tc->ppage_hash, 0, sizeof(tc->ppage_hash));
-    tc->nvolatile = 0;
+    links_reset(tc);
     dormant_clear(tc);
     tc->nsites = 0;
     tc->nseg_ics = 0;
@@ -359,13 +372,119 @@ struct tblock *tcache_lookup(struct vm *vm, uint32_t eip)
     return NULL;
 }
 
+static unsigned group_hash(uint32_t page, uint32_t frame)
+{
+    return ((page >> 12) ^ (frame >> 12) * 31u) % TC_LINK_GROUP_HASH;
+}
+
+static void group_release(struct tcache *tc, struct link_group *g)
+{
+    uint32_t gi = (uint32_t)(g - tc->groups) + 1;
+    for (uint32_t *pp = &tc->group_hash[group_hash(g->page, g->frame)]; *pp;
+         pp = &tc->groups[*pp - 1].hnext)
+        if (*pp == gi) {
+            *pp = g->hnext;
+            break;
+        }
+    g->head = 0;
+    g->count = 0;
+    g->hnext = tc->group_free;
+    tc->group_free = gi;
+}
+
+static void link_release(struct tcache *tc, uint32_t i)
+{
+    tc->volatile_links[i - 1].next = tc->volatile_free;
+    tc->volatile_free = i;
+}
+
+/* Volatile link `l` is in place: its exit or IBL entry leads to its target. */
+static bool link_live(const struct vm *vm, const struct volatile_link *l)
+{
+    if (l->from)
+        return l->from->valid && l->from->exits[l->exit].to == l->to;
+    return ibl_table(vm, 0)[l->ibl_index].tc == l->to->tc - TB_IBL_PROLOGUE;
+}
+
+/* Out of pool entries or groups: drop the listed links that were undone
+ * since (INVLPG, invalidation); true if that freed any. */
+static bool links_sweep(struct vm *vm)
+{
+    struct tcache *tc = &vm->tc;
+    bool freed = false;
+    for (uint32_t gi = 0; gi < tc->ngroups; gi++) {
+        struct link_group *g = &tc->groups[gi];
+        if (!g->head)
+            continue;
+        for (uint32_t *pp = &g->head; *pp;) {
+            uint32_t i = *pp;
+            struct volatile_link *l = &tc->volatile_links[i - 1];
+            if (link_live(vm, l)) {
+                pp = &l->next;
+                continue;
+            }
+            *pp = l->next;
+            g->count--;
+            link_release(tc, i);
+            freed = true;
+        }
+        if (!g->head)
+            group_release(tc, g);
+    }
+    return freed;
+}
+
+/* The group of links into `to`, made if there is none; NULL if full. */
+static struct link_group *group_of(struct tcache *tc, const struct tblock *to)
+{
+    uint32_t page = block_page(to), frame = to->phys[0];
+    bool user = to->cpl == 3, spans = to->phys[1] != ~0u;
+    uint32_t *head = &tc->group_hash[group_hash(page, frame)];
+    for (uint32_t gi = *head; gi; gi = tc->groups[gi - 1].hnext) {
+        struct link_group *g = &tc->groups[gi - 1];
+        if (g->page == page && g->frame == frame && g->user == user && g->spans == spans)
+            return g;
+    }
+    uint32_t gi;
+    if (tc->group_free) {
+        gi = tc->group_free;
+        tc->group_free = tc->groups[gi - 1].hnext;
+    } else if (tc->ngroups < TC_LINK_GROUPS) {
+        gi = ++tc->ngroups;
+    } else {
+        return NULL;
+    }
+    struct link_group *g = &tc->groups[gi - 1];
+    *g = (struct link_group){ page, frame, user, spans, 0, 0, *head };
+    *head = gi;
+    return g;
+}
+
 static void add_volatile(struct vm *vm, struct volatile_link l)
 {
     struct tcache *tc = &vm->tc;
-    if (tc->nvolatile == TC_VOLATILE_MAX)
+    tc->last_volatile = 0;
+    if (!tc->volatile_free && tc->nvolatile == TC_VOLATILE_MAX && !links_sweep(vm)) {
         tcache_flush(vm); /* rare: simpler than growing */
-    else
-        tc->volatile_links[tc->nvolatile++] = l;
+        return;
+    }
+    struct link_group *g = group_of(tc, l.to);
+    if (!g && (!links_sweep(vm) || !(g = group_of(tc, l.to)))) {
+        tcache_flush(vm);
+        return;
+    }
+    uint32_t i;
+    if (tc->volatile_free) {
+        i = tc->volatile_free;
+        tc->volatile_free = tc->volatile_links[i - 1].next;
+    } else {
+        i = ++tc->nvolatile;
+    }
+    l.next = g->head;
+    tc->volatile_links[i - 1] = l;
+    g->head = i;
+    g->count++;
+    tc->last_volatile = i;
 }
 
 struct tblock *tcache_alloc_block(struct vm *vm, uint32_t worst_bytes, unsigned worst_maps)
@@ -439,7 +558,7 @@ void tcache_chain(struct vm *vm, struct tblock *from, unsigned exit, struct tblo
     uint32_t from_page = (from->cs_base + from->eip) & PAGE_MASK;
     bool same_page = ((to->cs_base + to->eip) & PAGE_MASK) == from_page && to->phys[1] == ~0u;
     if ((vm->cpu.cr0 & CR0_PG) && !same_page && !(from->global && to->global))
-        add_volatile(vm, (struct volatile_link){ from, (uint8_t)exit, 0, to, 0 });
+        add_volatile(vm, (struct volatile_link){ from, (uint8_t)exit, 0, to, 0, 0 });
     e->in_next = to->in_head;
     e->in_next_exit = to->in_head_exit;
     e->in_prev = NULL;
@@ -475,7 +594,7 @@ void tcache_ibl_insert(struct vm *vm, const struct tblock *tb)
     *e = (struct ibl_entry){ -tb->eip, tb->tc - TB_IBL_PROLOGUE };
     if ((vm->cpu.cr0 & CR0_PG) && !tb->global)
         add_volatile(vm, (struct volatile_link){ NULL, 0, cls * MON_IBL_ENTRIES + (tb->eip & 0xffff),
-                                                 (struct tblock *)tb, 0 });
+                                                 (struct tblock *)tb, 0, 0 });
 }
 
 static void unchain_exit(struct tblock *from, unsigned exit)
@@ -558,7 +677,7 @@ static bool block_mapped(struct vm *vm, const struct paging_mode *m, const struc
 static bool relink(struct vm *vm, const struct volatile_link *l, uint8_t age)
 {
     struct tcache *tc = &vm->tc;
-    uint32_t before = tc->nvolatile;
+    tc->last_volatile = 0;
     if (!l->from) {
         /* As the run loop inserts: for the CS base and CR0.TS/EM the
          * tables hold now. */
@@ -568,49 +687,68 @@ static bool relink(struct vm *vm, const struct volatile_link *l, uint8_t age)
     } else if (l->from->valid && !l->from->exits[l->exit].to) {
         tcache_chain(vm, l->from, l->exit, l->to);
     }
-    if (tc->nvolatile != before + 1)
+    if (!tc->last_volatile)
         return false;
-    tc->volatile_links[before].age = age;
+    tc->volatile_links[tc->last_volatile - 1].age = age;
     return true;
 }
 
 /*
  * The guest switched address space (CR3 write, after shadow_switch): undo the
- * links that depended on the old one, remembering them for when the guest
- * comes back to it, and make again those of the new one whose target blocks
- * it still maps as before.  A context switch would otherwise pay an exit for
- * every chain and indirect-branch entry it had used.
+ * links into pages the new tables do not map as the old ones did,
+ * remembering them for when the guest comes back to the old space, and make
+ * again those of the new one whose target blocks it still maps as before.  A
+ * context switch would otherwise pay an exit for every chain and
+ * indirect-branch entry it had used.  Links into pages both map the same way
+ * stay, as a TLB refilled from those entries would lead to the same frames.
  */
 void tcache_address_space_changed(struct vm *vm, uint32_t old_cr3, uint32_t new_cr3)
 {
     struct tcache *tc = &vm->tc;
+    struct paging_mode m = vm_paging_mode(vm);
     tc->space_gen++;
+    struct link_space *saved = NULL;
     if (old_cr3 != new_cr3) {
-        struct link_space *s = link_space(tc, old_cr3, true);
-        s->flushes = tc->stats.flushes;
-        s->last_used = ++tc->link_clock;
-        s->n = 0;
-        for (uint32_t i = 0; i < tc->nvolatile && s->n < TC_LINK_SPACE_MAX; i++)
-            if (tc->volatile_links[i].age < TC_LINK_MAX_AGE)
-                s->links[s->n++] = tc->volatile_links[i];
+        saved = link_space(tc, old_cr3, true);
+        saved->flushes = tc->stats.flushes;
+        saved->last_used = ++tc->link_clock;
+        saved->n = 0;
     }
-    for (uint32_t i = 0; i < tc->nvolatile; i++) {
-        struct volatile_link *l = &tc->volatile_links[i];
-        if (l->from) {
-            unchain_exit(l->from, l->exit);
-        } else {
-            struct ibl_entry *e = ibl_table(vm, 0) + l->ibl_index;
-            *e = (struct ibl_entry){ 0, tc->stub_ibl_empty };
+    for (uint32_t gi = 0; gi < tc->ngroups; gi++) {
+        struct link_group *g = &tc->groups[gi];
+        if (!g->head)
+            continue;
+        struct walk w;
+        uint32_t err;
+        if (!g->spans &&
+            paging_walk(&vm->ram, &m, g->page, WALK_PROBE | (g->user ? PFERR_U : 0), &w, &err) &&
+            (w.gpa & PAGE_MASK) == g->frame) {
+            tc->stats.links_kept += g->count;
+            continue;
         }
-        dormant_add(tc, l);
+        for (uint32_t i = g->head, next; i; i = next) {
+            struct volatile_link *l = &tc->volatile_links[i - 1];
+            next = l->next;
+            if (link_live(vm, l)) {
+                if (saved && saved->n < TC_LINK_SPACE_MAX && l->age < TC_LINK_MAX_AGE)
+                    saved->links[saved->n++] = *l;
+                if (l->from) {
+                    unchain_exit(l->from, l->exit);
+                } else {
+                    struct ibl_entry *e = ibl_table(vm, 0) + l->ibl_index;
+                    *e = (struct ibl_entry){ 0, tc->stub_ibl_empty };
+                }
+                dormant_add(tc, l);
+            }
+            link_release(tc, i);
+        }
+        group_release(tc, g);
     }
-    tc->nvolatile = 0;
 
     struct link_space *s = old_cr3 != new_cr3 ? link_space(tc, new_cr3, false) : NULL;
     if (!s)
         return;
     s->last_used = ++tc->link_clock;
-    struct paging_mode m = vm_paging_mode(vm);
     struct page_memo memo = { 0 };
     uint64_t flushes = tc->stats.flushes;
     for (uint32_t i = 0; i < s->n && tc->stats.flushes == flushes; i++) {
@@ -659,7 +797,7 @@ void tcache_unchain_all(struct vm *vm)
     for (uint32_t i = 0; i < tc->nblocks; i++)
         for (unsigned e = 0; e < tc->blocks[i].nexits; e++)
             unchain_exit(&tc->blocks[i], e);
-    tc->nvolatile = 0;
+    links_reset(tc);
     dormant_clear(tc);
     tcache_ibl_clear(vm);
 }

@@ -384,7 +384,8 @@ void vm_print_stats(struct vm *vm, FILE *f)
             (unsigned long long)s->invalidations, (unsigned long long)vm->stats.smc_faults);
     fprintf(f, "  exits chained          %llu\n", (unsigned long long)s->chained_exits);
     fprintf(f, "  exits unchained        %llu\n", (unsigned long long)s->unchained_exits);
-    fprintf(f, "  links restored         %llu, woken %llu\n", (unsigned long long)s->links_restored,
+    fprintf(f, "  links kept             %llu, restored %llu, woken %llu\n",
+            (unsigned long long)s->links_kept, (unsigned long long)s->links_restored,
             (unsigned long long)s->links_woken);
     fprintf(f, "  IBL hits               %llu\n", (unsigned long long)s->ibl_hits);
     fprintf(f, "  IBL misses             %llu\n", (unsigned long long)s->ibl_misses);

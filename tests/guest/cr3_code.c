@@ -10,7 +10,9 @@
  * calls, so every path into and between the pages is taken in both spaces
  * many times.  Printed: the sums per space; then the same after page 1 of B
  * is pointed at A's frame, and after it is pointed at a third frame while A
- * is current (seen at the next switch to B, with no INVLPG).
+ * is current (seen at the next switch to B, with no INVLPG); and in A alone,
+ * page 1 pointed at another frame and CR3 written with the value it holds
+ * (a TLB flush: the jump from page 0 must reach the new frame).
  */
 #include "lib/guest.h"
 
@@ -101,6 +103,13 @@ void kmain(void)
 
     PT_B[1] = FRAME(4) | PG_KRW; /* changed while A is current */
     rounds("page 1 of B on a third frame");
+
+    write_page1(FRAME(5), 50);
+    uint32_t before = call_code();
+    PT_A[1] = FRAME(5) | PG_KRW;
+    cr3_write((uint32_t)PD_A);
+    uint32_t after = call_code();
+    printf("page 1 of A on another frame, same CR3 written again: %u then %u\n", before, after);
 
     cr0_write(cr0_read() & ~CR0_PG);
 }
