@@ -198,8 +198,8 @@ struct link_group {
     uint32_t hnext;           /* index + 1 of the next group in its hash chain (or free) */
 };
 
-/* The volatile links of an address space when the guest last left it (by
- * its CR3), for making them again when it comes back: the last
+/* The volatile links a CR3 write undid when the guest last left an address
+ * space (by its CR3), for making them again when it comes back: the last
  * TC_LINK_SPACES page directories, up to TC_LINK_SPACE_MAX links each. */
 #define TC_LINK_SPACES 16
 #define TC_LINK_SPACE_MAX 1024

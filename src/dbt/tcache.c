@@ -648,9 +648,20 @@ struct page_memo {
     bool user, valid;
 };
 
+/* The loaded tables map linear `page` to `frame`, by a walk that changes
+ * nothing and trusts only entries the guest has used (A set), as a TLB fill
+ * could. */
+static bool page_maps(struct vm *vm, const struct paging_mode *m, uint32_t page, uint32_t frame,
+                      bool user)
+{
+    struct walk w;
+    uint32_t err;
+    return paging_walk(&vm->ram, m, page, WALK_PROBE | (user ? PFERR_U : 0), &w, &err) &&
+           (w.gpa & PAGE_MASK) == frame;
+}
+
 /* A block still valid where it is in the address space just loaded: its
- * pages map the frames it came from, by a walk that changes nothing and
- * trusts only entries the guest has used (A set), as a TLB fill could. */
+ * pages map the frames it came from. */
 static bool block_mapped(struct vm *vm, const struct paging_mode *m, const struct tblock *tb,
                          struct page_memo *memo)
 {
@@ -662,10 +673,7 @@ static bool block_mapped(struct vm *vm, const struct paging_mode *m, const struc
         uint32_t page = (lin & PAGE_MASK) + p * PAGE_SIZE;
         if (memo->valid && memo->page == page && memo->frame == tb->phys[p] && memo->user == user)
             continue;
-        struct walk w;
-        uint32_t err;
-        if (!paging_walk(&vm->ram, m, page, WALK_PROBE | (user ? PFERR_U : 0), &w, &err) ||
-            (w.gpa & PAGE_MASK) != tb->phys[p])
+        if (!page_maps(vm, m, page, tb->phys[p], user))
             return false;
         *memo = (struct page_memo){ page, tb->phys[p], user, true };
     }
@@ -718,11 +726,7 @@ void tcache_address_space_changed(struct vm *vm, uint32_t old_cr3, uint32_t new_
         struct link_group *g = &tc->groups[gi];
         if (!g->head)
             continue;
-        struct walk w;
-        uint32_t err;
-        if (!g->spans &&
-            paging_walk(&vm->ram, &m, g->page, WALK_PROBE | (g->user ? PFERR_U : 0), &w, &err) &&
-            (w.gpa & PAGE_MASK) == g->frame) {
+        if (!g->spans && page_maps(vm, &m, g->page, g->frame, g->user)) {
             tc->stats.links_kept += g->count;
             continue;
         }
