@@ -23,7 +23,7 @@
                      (1u << 22) | (1u << 23) | (1u << 25) | (1u << 30))
 #define L1_ECX_HYPERVISOR (1u << 31)
 /* Leaf 7 EBX: BMI1 ERMS BMI2 ADX SHA (no FSGSBASE, SMEP, SMAP, AVX2, RDSEED...).  SHA
- * only adds instructions on the XMM registers FXSAVE already covers. */
+ * only adds instructions on the XMM registers: no state the exit path does not save. */
 #define L7_EBX_KEEP ((1u << 3) | (1u << 8) | (1u << 9) | (1u << 19) | (1u << 29))
 /* 0x80000001 ECX: LAHF/SAHF, ABM (LZCNT), 3DNowPrefetch */
 #define E1_ECX_KEEP ((1u << 0) | (1u << 5) | (1u << 8))
