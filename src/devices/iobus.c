@@ -86,7 +86,8 @@ uint32_t iobus_read(struct iobus *bus, uint16_t port, unsigned size)
     if (!r || !r->ops->read)
         return mask;
     uint32_t v = r->ops->read(r->opaque, port - r->base, size) & mask;
-    fast_refresh(bus, r);
+    if (r->ops->peek)
+        fast_refresh(bus, r);
     return v;
 }
 
@@ -96,6 +97,7 @@ void iobus_write(struct iobus *bus, uint16_t port, unsigned size, uint32_t val)
 
     if (r && r->ops->write) {
         r->ops->write(r->opaque, port - r->base, size, val & iobus_size_mask(size));
-        fast_refresh(bus, r);
+        if (r->ops->peek) /* else its entries stay 0 */
+            fast_refresh(bus, r);
     }
 }
