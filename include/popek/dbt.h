@@ -186,7 +186,7 @@ struct volatile_link {
  * the links of a group whose page they map as before (text two processes
  * share) in place, whatever their number.  Links that were undone since
  * (INVLPG, invalidation) stay listed until their group goes or the pool
- * fills up. */
+ * fills up; a pool or group table full of links in place undoes them all. */
 #define TC_LINK_GROUPS 2048
 #define TC_LINK_GROUP_HASH 1024
 struct link_group {

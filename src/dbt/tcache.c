@@ -460,18 +460,45 @@ static struct link_group *group_of(struct tcache *tc, const struct tblock *to)
     return g;
 }
 
+static void unchain_exit(struct tblock *from, unsigned exit);
+
+/* Undo the links of group `g` that are in place (into the dormant pool, and
+ * into `saved` if not NULL) and free it. */
+static void group_undo(struct vm *vm, struct link_group *g, struct link_space *saved)
+{
+    struct tcache *tc = &vm->tc;
+    for (uint32_t i = g->head, next; i; i = next) {
+        struct volatile_link *l = &tc->volatile_links[i - 1];
+        next = l->next;
+        if (link_live(vm, l)) {
+            if (saved && saved->n < TC_LINK_SPACE_MAX && l->age < TC_LINK_MAX_AGE)
+                saved->links[saved->n++] = *l;
+            if (l->from)
+                unchain_exit(l->from, l->exit);
+            else
+                ibl_table(vm, 0)[l->ibl_index] = (struct ibl_entry){ 0, tc->stub_ibl_empty };
+            dormant_add(tc, l);
+        }
+        link_release(tc, i);
+    }
+    group_release(tc, g);
+}
+
 static void add_volatile(struct vm *vm, struct volatile_link l)
 {
     struct tcache *tc = &vm->tc;
     tc->last_volatile = 0;
-    if (!tc->volatile_free && tc->nvolatile == TC_VOLATILE_MAX && !links_sweep(vm)) {
-        tcache_flush(vm); /* rare: simpler than growing */
-        return;
-    }
-    struct link_group *g = group_of(tc, l.to);
-    if (!g && (!links_sweep(vm) || !(g = group_of(tc, l.to)))) {
-        tcache_flush(vm);
-        return;
+    bool room = tc->volatile_free || tc->nvolatile < TC_VOLATILE_MAX || links_sweep(vm);
+    struct link_group *g = room ? group_of(tc, l.to) : NULL;
+    if (room && !g && links_sweep(vm))
+        g = group_of(tc, l.to);
+    if (!g) {
+        /* Full of links in place: undo them all, as a CR3 write to tables
+         * that map nothing the same would (they wait in the dormant pool). */
+        for (uint32_t gi = 0; gi < tc->ngroups; gi++)
+            if (tc->groups[gi].head)
+                group_undo(vm, &tc->groups[gi], NULL);
+        g = group_of(tc, l.to);
     }
     uint32_t i;
     if (tc->volatile_free) {
@@ -726,27 +753,10 @@ void tcache_address_space_changed(struct vm *vm, uint32_t old_cr3, uint32_t new_
         struct link_group *g = &tc->groups[gi];
         if (!g->head)
             continue;
-        if (!g->spans && page_maps(vm, &m, g->page, g->frame, g->user)) {
+        if (!g->spans && page_maps(vm, &m, g->page, g->frame, g->user))
             tc->stats.links_kept += g->count;
-            continue;
-        }
-        for (uint32_t i = g->head, next; i; i = next) {
-            struct volatile_link *l = &tc->volatile_links[i - 1];
-            next = l->next;
-            if (link_live(vm, l)) {
-                if (saved && saved->n < TC_LINK_SPACE_MAX && l->age < TC_LINK_MAX_AGE)
-                    saved->links[saved->n++] = *l;
-                if (l->from) {
-                    unchain_exit(l->from, l->exit);
-                } else {
-                    struct ibl_entry *e = ibl_table(vm, 0) + l->ibl_index;
-                    *e = (struct ibl_entry){ 0, tc->stub_ibl_empty };
-                }
-                dormant_add(tc, l);
-            }
-            link_release(tc, i);
-        }
-        group_release(tc, g);
+        else
+            group_undo(vm, g, saved);
     }
 
     struct link_space *s = old_cr3 != new_cr3 ? link_space(tc, new_cr3, false) : NULL;
