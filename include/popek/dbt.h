@@ -232,7 +232,8 @@ struct dbt_stats {
     uint64_t flushes;
     uint64_t chained_exits;    /* exits patched into direct jumps */
     uint64_t unchained_exits;  /* block exits that came back to the monitor */
-    uint64_t links_kept;       /* chains and IBL entries a CR3 write left in place */
+    uint64_t links_kept;       /* chains and IBL entries a CR3 write left in place (by
+                                * group count, which includes ones undone since) */
     uint64_t links_restored;   /* chains and IBL entries made again on a CR3 write */
     uint64_t links_woken;      /* dormant ones made again in another address space */
     uint64_t ibl_hits;         /* counted inline when --stats is on */

@@ -27,15 +27,13 @@ static uint32_t iobus_size_mask(unsigned size)
 
 static uint16_t fast_entry(const struct io_range *r, uint16_t port)
 {
-    if (!r)
-        return IOBUS_FAST_VALID | 0xFF; /* floats high */
     int v = r->ops->peek ? r->ops->peek(r->opaque, port - r->base) : -1;
     return v < 0 ? 0 : (uint16_t)(IOBUS_FAST_VALID | (uint8_t)v);
 }
 
 static void fast_refresh(struct iobus *bus, const struct io_range *r)
 {
-    if (bus->fast && r)
+    if (bus->fast)
         for (uint32_t i = 0; i < r->len; i++)
             bus->fast[r->base + i] = fast_entry(r, (uint16_t)(r->base + i));
 }
@@ -44,7 +42,7 @@ void iobus_set_fast(struct iobus *bus, uint16_t *table)
 {
     bus->fast = table;
     for (uint32_t p = 0; p < IOBUS_PORTS; p++)
-        table[p] = IOBUS_FAST_VALID | 0xFF;
+        table[p] = IOBUS_FAST_VALID | 0xFF; /* unclaimed: floats high */
     for (unsigned i = 0; i < bus->nranges; i++)
         fast_refresh(bus, &bus->ranges[i]);
 }
