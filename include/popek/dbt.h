@@ -82,6 +82,11 @@ int dbt_seg_index(ZydisRegister r);
 bool dbt_decode(const ZydisDecoder *dec, const uint8_t *buf, unsigned len, unsigned cpl,
                 struct dbt_insn *out);
 const char *callout_kind_name(enum callout_kind k);
+/* The one data access of an ident instruction that a page check can test
+ * (translate.c, emit_page_check): an explicit memory operand through DS with
+ * 32-bit addressing by general registers, and no other memory operand (no
+ * string or stack access).  NULL if there is none; *write if it writes. */
+const ZydisDecodedOperand *dbt_checkable_access(const struct dbt_insn *in, bool *write);
 
 /* Which CR0.TS/EM/MP rules (SDM vol. 3A, table 2-2) apply to an instruction. */
 enum dbt_fpu_use { FPU_NONE, FPU_X87, FPU_SIMD, FPU_WAIT };
@@ -240,6 +245,10 @@ struct dbt_stats {
     uint64_t ibl_misses;
     uint64_t invalidations;
     uint64_t callouts[CO_COUNT];
+    uint64_t sites_checked;    /* fault sites translated with a page check */
+    uint64_t sites_unchecked;  /* ... and then without again, for good */
+    uint64_t checks_mapped;    /* page-check callouts that mapped the page */
+    uint64_t checks_faulted;   /* ... that delivered the guest's #PF */
 };
 
 #define TC_HASH_SIZE 65536u
@@ -284,6 +293,28 @@ struct seg_ic {
 };
 #define TC_CALLOUT_SITES 4096
 
+/*
+ * Guest instructions that keep faulting on data pages the shadow does not
+ * map (hidden faults and the guest's own #PFs alike: a kernel's copy loop, a
+ * user program touching fresh pages), by the physical address of the
+ * instruction.  From TC_FAULT_HOT faults on, a site is "checked": translated
+ * behind a test of its page's hint (shadow.hints) that calls out when the
+ * page is not mapped, so that a missing page costs a callout instead of a
+ * host signal (VMware's adaptive translation of instructions that trace, for
+ * page faults).  A site the callout cannot serve (MMIO, page 0, a write to a
+ * code page, a non-flat DS) is translated plainly again and never checked.
+ */
+#define TC_FAULT_SITES 4096 /* a power of two */
+#define EXIT_ARG_PAGE_CHECK 0x80000000u /* in a callout's exit_arg: a page check's miss */
+#define TC_FAULT_PROBES 8
+#define TC_FAULT_HOT 3
+
+struct fault_site {
+    uint32_t gpa1;            /* the instruction's physical address + 1, 0: free */
+    uint16_t faults;
+    bool checked, never;
+};
+
 struct tcache {
     uint8_t *mon;              /* monitor region base (== mon_base as a pointer) */
     uint32_t mon_base;
@@ -319,6 +350,8 @@ struct tcache {
     struct seg_ic *seg_ics;     /* TC_CALLOUT_SITES of them, in use: nseg_ics */
     uint32_t nseg_ics;
     uint32_t nsys_inline;      /* inline SYSENTER/SYSEXIT translated (IA32_SYSENTER_CS built in) */
+    struct fault_site *fault_sites; /* TC_FAULT_SITES of them, open addressing */
+    bool page_checks;          /* the host has SHRX (BMI2), which page checks use */
     struct dbt_stats stats;
     ZydisDecoder dec;
 };

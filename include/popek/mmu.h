@@ -161,10 +161,20 @@ struct shadow {
      * NULL until the VM sets it.  A set bit may be stale; a clear one never. */
     uint8_t *invlpg_map;
     uint8_t *code_pages;
+    /* A byte per linear page, SHADOW_HINT_*: what translated code at a
+     * checked site (translate.c, emit_page_check) tests before an access
+     * that faulted there before.  Only a hint: a page hinted mapped that is
+     * not (parked under another space's key, say) faults as without it.  In
+     * the monitor region; NULL until the VM sets it. */
+    uint8_t *hints;
 };
 
 #define SHADOW_W 1u
 #define SHADOW_U 2u
+
+#define SHADOW_HINT_NONE 0u     /* not mapped, or dead */
+#define SHADOW_HINT_READ 1u     /* mapped read-only */
+#define SHADOW_HINT_WRITE 3u    /* mapped writable */
 
 int shadow_init(struct shadow *sh, const struct guest_ram *ram);
 void shadow_destroy(struct shadow *sh);
@@ -191,6 +201,8 @@ void shadow_unmap_all(struct shadow *sh, bool keep_global);
  * same way.  PKRU must then follow pkru_deny (vm_pkru). */
 void shadow_switch(struct shadow *sh, struct guest_ram *ram, const struct paging_mode *m,
                    uint32_t old_cr3);
+/* The page's hint as its state says (SHADOW_HINT_*). */
+uint8_t shadow_hint(const struct shadow *sh, uint32_t linear);
 /* Translated code starts on, or spills onto, linear page `linear`. */
 void shadow_note_code_page(struct shadow *sh, uint32_t linear);
 /* A page of RAM now holds translated code (or no longer does). */

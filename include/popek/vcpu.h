@@ -23,8 +23,11 @@
  *   0x003000  stubs           exit stubs (compat and 64-bit code), 4 KiB
  *   0x004000  window          2 pages aliasing guest memory that guest segments
  *                             cannot reach natively (page 0, the region itself)
+ *   0x010000  INVLPG map      a bit per linear page an INVLPG has work on
+ *   0x030000  port reads      the I/O bus's fast-read table
  *   0x100000  IBL tables      indirect-branch lookup, one per privilege class
- *   0x200000  translation cache (tc_size bytes) up to 4 GiB
+ *   0x200000  page hints      a byte per linear page: mapped, and how (checked sites)
+ *   0x300000  translation cache (tc_size bytes) up to 4 GiB
  */
 #ifndef POPEK_VCPU_H
 #define POPEK_VCPU_H
@@ -137,7 +140,8 @@ enum {
 #define MON_IBL 0x100000u
 #define MON_IBL_ENTRIES 65536u /* indexed by the low 16 bits of the target */
 #define MON_IBL_TABLES 2u      /* CPL 0 and CPL 3 */
-#define MON_TC 0x200000u
+#define MON_PAGE_HINTS 0x200000u /* 1 MiB: a byte per linear page, SHADOW_HINT_* (mmu.h) */
+#define MON_TC 0x300000u
 /* The Linux CI workload translates ~6.5 MB of code: room to spare. */
 #define MON_DEFAULT_TC_SIZE (14u << 20)
 

@@ -163,6 +163,10 @@ struct fetch {
 };
 unsigned vm_fetch(struct vm *vm, uint32_t eip, struct fetch *out);
 bool vm_translate(struct vm *vm, uint32_t lin, uint32_t access, struct walk *w, struct fault *f);
+/* Shadow the page of `lin` as walk `w` found it, as a hidden fault does
+ * (read-only until D is set; a guest 4 MiB page, or RAM with paging off, 4 MiB
+ * at once).  0 or -errno. */
+int vm_shadow_fill(struct vm *vm, uint32_t lin, const struct walk *w);
 bool vm_read_linear(struct vm *vm, uint32_t lin, void *buf, uint32_t len);
 bool vm_write_linear(struct vm *vm, uint32_t lin, const void *buf, uint32_t len);
 /* Segment-checked access; on failure *f holds #GP(0) or #SS(0). */
@@ -226,6 +230,15 @@ struct tblock *tcache_find_by_tc(struct vm *vm, uint32_t tc_addr);
 /* Map a TC address inside tb to the guest instruction it belongs to. */
 const struct tb_map *tcache_map_tc(const struct tblock *tb, uint32_t tc_addr);
 void tcache_invalidate_phys(struct vm *vm, uint32_t gpa);
+/* A host page fault on guest data at the start of the translation of the
+ * instruction at eip in tb (dbt.h, fault sites): count it, and once the site
+ * is checked, invalidate tb so that it is translated with the check. */
+void tcache_note_fault(struct vm *vm, struct tblock *tb, uint32_t eip);
+/* Is guest instruction eip of tb (being translated) a checked site? */
+bool tcache_site_checked(const struct vm *vm, const struct tblock *tb, uint32_t eip);
+/* The page check of the instruction at eip in tb cannot serve its access:
+ * translate it plainly again, for good. */
+void tcache_uncheck_site(struct vm *vm, const struct tblock *tb, uint32_t eip);
 void tcache_address_space_changed(struct vm *vm, uint32_t old_cr3, uint32_t new_cr3);
 void tcache_unchain_all(struct vm *vm);
 /* The run loop found `to` for the guest: wake the dormant links into its page. */
@@ -241,6 +254,10 @@ void dbt_disas(FILE *f, const uint8_t *code, size_t len, uint32_t addr);
 /* Emulate the instruction at cpu.eip; false if it raised *f.  `site` (may be
  * NULL) is its decoding from translation time. */
 bool emulate_insn(struct vm *vm, const struct callout_site *site, struct fault *f);
+/* The page check of the instruction at cpu.eip missed (translate.c,
+ * emit_page_check): map its page or raise the guest's #PF (false, *f); the
+ * instruction itself runs natively next. */
+bool emulate_page_check(struct vm *vm, const struct callout_site *site, struct fault *f);
 /* Emulate the data instruction at cpu.eip whose memory operand is MMIO. */
 bool emulate_mmio(struct vm *vm, struct fault *f);
 

@@ -66,6 +66,42 @@ static bool mem_through(const struct dbt_insn *in, ZydisRegister seg)
     return false;
 }
 
+static bool gpr32_or_none(ZydisRegister r)
+{
+    return r == ZYDIS_REGISTER_NONE || ZydisRegisterGetClass(r) == ZYDIS_REGCLASS_GPR32;
+}
+
+const ZydisDecodedOperand *dbt_checkable_access(const struct dbt_insn *in, bool *write)
+{
+    const ZydisDecodedOperand *found = NULL;
+    if (in->cls != DBT_IDENT || in->seg_swap || in->zi.address_width != 32)
+        return NULL;
+    switch (in->zi.mnemonic) {
+    case ZYDIS_MNEMONIC_BT: case ZYDIS_MNEMONIC_BTS: case ZYDIS_MNEMONIC_BTR:
+    case ZYDIS_MNEMONIC_BTC:
+        return NULL; /* a register bit offset reaches past the operand */
+    default:
+        break;
+    }
+    for (unsigned i = 0; i < in->zi.operand_count; i++) {
+        const ZydisDecodedOperand *op = &in->ops[i];
+        if (op->type != ZYDIS_OPERAND_TYPE_MEMORY || op->mem.type == ZYDIS_MEMOP_TYPE_AGEN)
+            continue;
+        if (found || op->visibility != ZYDIS_OPERAND_VISIBILITY_EXPLICIT ||
+            op->mem.type != ZYDIS_MEMOP_TYPE_MEM || op->mem.segment != ZYDIS_REGISTER_DS ||
+            !gpr32_or_none(op->mem.base) || !gpr32_or_none(op->mem.index))
+            return NULL;
+        /* A masked or conditional access may touch nothing at all. */
+        if (op->actions & (ZYDIS_OPERAND_ACTION_CONDREAD | ZYDIS_OPERAND_ACTION_CONDWRITE) ||
+            !(op->actions & (ZYDIS_OPERAND_ACTION_READ | ZYDIS_OPERAND_ACTION_WRITE)))
+            return NULL;
+        found = op;
+    }
+    if (found)
+        *write = found->actions & ZYDIS_OPERAND_ACTION_WRITE;
+    return found;
+}
+
 static enum dbt_class callout(struct dbt_insn *in, enum callout_kind k)
 {
     in->kind = k;

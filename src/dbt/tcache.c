@@ -76,9 +76,11 @@ int tcache_init(struct vm *vm)
     tc->link_spaces = calloc(TC_LINK_SPACES, sizeof(*tc->link_spaces));
     tc->dormant = calloc(TC_VOLATILE_MAX, sizeof(*tc->dormant));
     tc->groups = calloc(TC_LINK_GROUPS, sizeof(*tc->groups));
+    tc->fault_sites = calloc(TC_FAULT_SITES, sizeof(*tc->fault_sites));
     if (!tc->blocks || !tc->maps || !tc->volatile_links || !tc->sites || !tc->seg_ics ||
-        !tc->link_spaces || !tc->dormant || !tc->groups)
+        !tc->link_spaces || !tc->dormant || !tc->groups || !tc->fault_sites)
         return -1;
+    tc->page_checks = __builtin_cpu_supports("bmi2");
     tc->stub_exit_chain = stub_addr(vm, mon_stub_exit_chain);
     tc->stub_exit_emulate = stub_addr(vm, mon_stub_exit_emulate);
     tc->stub_exit_ibl_miss = stub_addr(vm, mon_stub_exit_ibl_miss);
@@ -105,6 +107,8 @@ void tcache_destroy(struct vm *vm)
     vm->tc.dormant = NULL;
     free(vm->tc.groups);
     vm->tc.groups = NULL;
+    free(vm->tc.fault_sites);
+    vm->tc.fault_sites = NULL;
     vm->tc.blocks = NULL;
     vm->tc.maps = NULL;
 }
@@ -878,6 +882,78 @@ void tcache_invalidate_phys(struct vm *vm, uint32_t gpa)
             tblock_invalidate(vm, tb);
     }
     shadow_set_code(&vm->shadow, &vm->ram, gpa, false);
+}
+
+/* ---- fault sites (dbt.h) ---- */
+
+/* The physical address of guest instruction eip of tb, ~0u if not RAM. */
+static uint32_t insn_phys(const struct tblock *tb, uint32_t eip)
+{
+    uint32_t start = tb->cs_base + tb->eip, lin = tb->cs_base + eip;
+    uint32_t frame = (lin & PAGE_MASK) == (start & PAGE_MASK) ? tb->phys[0] : tb->phys[1];
+    return frame == ~0u ? ~0u : frame | (lin & ~PAGE_MASK);
+}
+
+/* The site of gpa; with `add`, a free slot (or the least faulting unchecked
+ * one of its probes) claimed for it if it has none.  NULL if none. */
+static struct fault_site *fault_site(const struct tcache *tc, uint32_t gpa, bool add)
+{
+    uint32_t h = (gpa * 0x9e3779b1u) >> 20;
+    struct fault_site *victim = NULL;
+    for (unsigned i = 0; i < TC_FAULT_PROBES; i++) {
+        struct fault_site *s = &tc->fault_sites[(h + i) & (TC_FAULT_SITES - 1)];
+        if (s->gpa1 == gpa + 1)
+            return s;
+        if (!s->checked && !s->never &&
+            (!victim || (victim->gpa1 && (!s->gpa1 || s->faults < victim->faults))))
+            victim = s;
+    }
+    if (!add || !victim)
+        return NULL;
+    *victim = (struct fault_site){ .gpa1 = gpa + 1 };
+    return victim;
+}
+
+void tcache_note_fault(struct vm *vm, struct tblock *tb, uint32_t eip)
+{
+    struct tcache *tc = &vm->tc;
+    uint32_t gpa = insn_phys(tb, eip);
+    struct fault_site *s;
+    if (!tc->page_checks || !tb->valid || gpa == ~0u || !(s = fault_site(tc, gpa, true)) ||
+        s->checked || s->never || ++s->faults < TC_FAULT_HOT)
+        return;
+    s->checked = true;
+    tc->stats.sites_checked++;
+    /* Every block holding the instruction is translated again, with the
+     * check, at its next lookup.  Only now: one that cannot have it (no
+     * callout site left, say) then faults without being retranslated. */
+    for (struct tblock *b = tc->ppage_hash[lpage_hash(gpa & PAGE_MASK)], *next; b; b = next) {
+        next = b->ppage_next[lpage_hash(b->phys[0]) == lpage_hash(gpa & PAGE_MASK) ? 0 : 1];
+        for (unsigned i = 0; b->valid && i < b->nmap; i++)
+            if (insn_phys(b, b->eip + b->map[i].eip_off) == gpa)
+                tblock_invalidate(vm, b);
+    }
+}
+
+bool tcache_site_checked(const struct vm *vm, const struct tblock *tb, uint32_t eip)
+{
+    uint32_t gpa = insn_phys(tb, eip);
+    const struct fault_site *s = NULL;
+    if (vm->tc.page_checks && gpa != ~0u)
+        s = fault_site(&vm->tc, gpa, false);
+    return s && s->checked;
+}
+
+void tcache_uncheck_site(struct vm *vm, const struct tblock *tb, uint32_t eip)
+{
+    uint32_t gpa = insn_phys(tb, eip);
+    struct fault_site *s = gpa == ~0u ? NULL : fault_site(&vm->tc, gpa, true);
+    if (!s)
+        return;
+    s->checked = false;
+    s->never = true;
+    vm->tc.stats.sites_unchecked++;
+    tcache_invalidate_phys(vm, gpa);
 }
 
 struct tblock *tcache_find_by_tc(struct vm *vm, uint32_t addr)

@@ -27,7 +27,7 @@
 
 #define GS 0x65
 #define BLK(off) (MON_BLOCK + (off))
-#define TB_WORST_INSN_BYTES 128
+#define TB_WORST_INSN_BYTES 160 /* a page check and its instruction: 131 */
 #define TB_WORST_BYTES (TB_MAX_INSNS * TB_WORST_INSN_BYTES + 512)
 #define TB_WORST_MAPS (2 * TB_MAX_INSNS + 4)
 
@@ -1106,6 +1106,86 @@ static bool emit_in_fast(struct xlate *x, const struct dbt_insn *in, const uint8
     return true;
 }
 
+/* lea EA,%ecx for memory operand `op` (32-bit addressing, general registers;
+ * always a 32-bit displacement). */
+static void e_lea_ecx_ea(struct emit *e, const ZydisDecodedOperand *op)
+{
+    int base = op->mem.base == ZYDIS_REGISTER_NONE ? -1 : ZydisRegisterGetId(op->mem.base);
+    int index = op->mem.index == ZYDIS_REGISTER_NONE ? -1 : ZydisRegisterGetId(op->mem.index);
+    uint8_t ss = op->mem.scale == 8 ? 3 : op->mem.scale == 4 ? 2 : op->mem.scale == 2 ? 1 : 0;
+    e_u8(e, 0x8d);
+    if (base < 0 && index < 0) {
+        e_u8(e, 0x0d);                                    /* mod 00, rm 101: disp32 */
+    } else if (index < 0 && base != R_ESP) {
+        e_u8(e, (uint8_t)(0x88 | base));                  /* mod 10: disp32(base) */
+    } else {
+        e_u8(e, base < 0 ? 0x0c : 0x8c);                  /* rm 100: SIB */
+        e_u8(e, (uint8_t)(ss << 6 | (index < 0 ? 4 : index) << 3 | (base < 0 ? 5 : base)));
+    }
+    e_u32(e, (uint32_t)op->mem.disp.value);
+}
+
+/*
+ * A checked fault site (dbt.h): the data access of an ident instruction that
+ * keeps faulting is tested against its page's hint first (shadow.hints), so
+ * that a page the shadow lacks calls out (the monitor maps it or delivers
+ * the guest's #PF) instead of faulting to a host signal.  Only while DS is
+ * usable with base 0, so that the operand's offset is the linear address;
+ * the hint table has a byte per page, indexed through SHRX (BMI2), which
+ * leaves the flags alone.  A stale hint only costs what the check saves: a
+ * page hinted mapped that is not still faults as before.
+ *       mov %ecx,%gs:SCRATCH_ECX
+ *       mov %gs:DS_KEY,%ecx; jecxz 1f; jmp ok
+ *   1:  mov %gs:SCRATCH_ECX,%ecx; mov %eax,%gs:SCRATCH_EAX
+ *       lea EA,%ecx; mov $12,%eax; shrx %eax,%ecx,%ecx
+ *       movzbl %gs:PAGE_HINTS(%ecx),%ecx; mov %gs:SCRATCH_EAX,%eax
+ *       read:  jecxz slow; jmp ok                 (any hint)
+ *       write: lea -WRITE(%ecx),%ecx; jecxz ok    (hint WRITE only)
+ * slow: mov %gs:SCRATCH_ECX,%ecx; <page-check callout>
+ * ok:   mov %gs:SCRATCH_ECX,%ecx
+ *       <the instruction>
+ */
+static bool emit_page_check(struct xlate *x, const struct dbt_insn *in, const uint8_t *bytes,
+                            uint32_t eip)
+{
+    struct emit *e = &x->e;
+    bool write;
+    const ZydisDecodedOperand *op = dbt_checkable_access(in, &write);
+    if (!op || !tcache_site_checked(x->vm, x->tb, eip))
+        return false;
+    uint32_t site = tcache_add_callout_site(x->vm, x->tb, in, bytes);
+    if (!site)
+        return false;
+
+    e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    uint32_t to_ok = e_jmp_unless_zero(e, VB_DS_KEY);
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    e_lea_ecx_ea(e, op);
+    e_bytes(e, (uint8_t[]){ 0xb8, 12, 0, 0, 0 }, 5);                 /* mov $12,%eax (page shift) */
+    e_bytes(e, (uint8_t[]){ 0xc4, 0xe2, 0x7b, 0xf7, 0xc9 }, 5);      /* shrx %eax,%ecx,%ecx */
+    e_bytes(e, (uint8_t[]){ GS, 0x0f, 0xb6, 0x89 }, 4);              /* movzbl %gs:abs(%ecx),%ecx */
+    e_u32(e, MON_PAGE_HINTS);
+    e_gs_load_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
+    uint8_t *to_ok8 = NULL;
+    uint32_t to_ok32 = 0;
+    if (write) {
+        e_lea_ecx(e, (uint32_t)-SHADOW_HINT_WRITE);
+        to_ok8 = e_jmp8(e, 0xe3);                                    /* jecxz ok */
+    } else {
+        to_ok32 = e_jmp_unless_ecx_zero(e);
+    }
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    e_exit_emulate(x, eip, site | EXIT_ARG_PAGE_CHECK);
+    e_land(e, to_ok);
+    if (to_ok8)
+        e_land8(e, to_ok8);
+    else
+        e_land(e, to_ok32);
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    return true;
+}
+
 /* Record the frames an instruction at `lin` of `len` bytes came from; false
  * if the block would then span more than two pages. */
 static bool note_pages(struct xlate *x, const struct fetch *ft, uint32_t lin, unsigned len)
@@ -1203,6 +1283,8 @@ struct tblock *tcache_translate(struct vm *vm, uint32_t eip, struct fault *f)
             if ((in.zi.mnemonic == ZYDIS_MNEMONIC_DIV || in.zi.mnemonic == ZYDIS_MNEMONIC_IDIV) &&
                 emit_divide(&x, &in, bytes, cur))
                 break;
+            if (poll_before < 0 && emit_page_check(&x, &in, bytes, cur))
+                plain = false; /* it has a callout */
             emit_ident(&x, &in, bytes);
             break;
         case DBT_JUMP:

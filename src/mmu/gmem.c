@@ -35,6 +35,19 @@ bool vm_translate(struct vm *vm, uint32_t lin, uint32_t access, struct walk *w, 
     return false;
 }
 
+int vm_shadow_fill(struct vm *vm, uint32_t lin, const struct walk *w)
+{
+    /* Read-only until the first write, so that the write sets D.  A guest
+     * 4 MiB page shares its A/D bits: one mmap for all of it.  With paging
+     * off every page is writable, so map 4 MiB of RAM at a time too. */
+    bool writable = w->writable && w->dirty;
+    if ((w->large || !(vm->cpu.cr0 & CR0_PG)) &&
+        shadow_map_large(&vm->shadow, &vm->ram, lin, w->gpa, writable, w->user, w->global) == 0)
+        return 0;
+    return shadow_map(&vm->shadow, &vm->ram, lin, w->gpa & PAGE_MASK, writable, w->user, w->global,
+                      w->large, true);
+}
+
 /* Not RAM: the MMIO bus, with the access's own size where it has one. */
 static void mmio_access(struct vm *vm, uint32_t gpa, uint8_t *p, uint32_t len, bool write)
 {

@@ -95,12 +95,20 @@ static bool live(const struct shadow *sh, uint32_t pn)
     return bit(sh->mapped, pn) && sh->owner[pn] != SHADOW_DEAD;
 }
 
-/* Page pn's bit in the INVLPG map after its state changed. */
+static void hint_set(struct shadow *sh, uint32_t pn, bool usable)
+{
+    if (sh->hints)
+        sh->hints[pn] = !usable ? SHADOW_HINT_NONE
+                        : (sh->attr[pn] & SHADOW_W) ? SHADOW_HINT_WRITE : SHADOW_HINT_READ;
+}
+
+/* Page pn's bit in the INVLPG map and its hint after its state changed. */
 static void invlpg_update(struct shadow *sh, uint32_t pn)
 {
     if (sh->invlpg_map)
         set_bit(sh->invlpg_map, pn, live(sh, pn) || sh->large_region[pn >> 10] ||
                                         bit(sh->code_pages, pn));
+    hint_set(sh, pn, shadow_is_mapped(sh, pn * PAGE_SIZE));
 }
 
 void shadow_note_code_page(struct shadow *sh, uint32_t linear)
@@ -114,6 +122,14 @@ bool shadow_is_mapped(const struct shadow *sh, uint32_t linear)
 {
     uint32_t pn = linear / PAGE_SIZE;
     return bit(sh->mapped, pn) && (!sh->owner[pn] || sh->owner[pn] == sh->cur + 1);
+}
+
+uint8_t shadow_hint(const struct shadow *sh, uint32_t linear)
+{
+    uint32_t pn = linear / PAGE_SIZE;
+    if (!shadow_is_mapped(sh, linear))
+        return SHADOW_HINT_NONE;
+    return (sh->attr[pn] & SHADOW_W) ? SHADOW_HINT_WRITE : SHADOW_HINT_READ;
 }
 
 static void rmap_remove(struct shadow *sh, uint32_t pn)
@@ -565,6 +581,7 @@ void shadow_switch(struct shadow *sh, struct guest_ram *ram, const struct paging
             } else if (old && (sh->attr[pn] & SHADOW_U) && !bit(sh->large, pn) && park(old, pn)) {
                 run_add(sh, &r, pn, old->key, page_prot(sh, ram, pn));
                 sh->owner[pn] = old_slot;
+                hint_set(sh, pn, false);
                 sh->parked++;
             } else {
                 drop(sh, &r, pn);
@@ -583,6 +600,7 @@ void shadow_switch(struct shadow *sh, struct guest_ram *ram, const struct paging
                 continue;
             if (maps_same(sh, ram, m, pn)) {
                 set_bit(sh->listed, pn, true);
+                hint_set(sh, pn, true);
                 new->pn[k++] = pn;
                 sh->reloaded++;
             } else {

@@ -1159,6 +1159,73 @@ static bool fetch_decode(struct emu *e, const struct callout_site *site)
     return true;
 }
 
+/*
+ * A checked fault site's miss (translate.c, emit_page_check): the hint says
+ * the page of the instruction's access is not mapped.  Do what the host
+ * fault would have led to, without the signal: map the page as a hidden
+ * fault does, or deliver the guest's #PF; then the instruction runs natively.
+ * What the monitor does not map here (a DS that is not flat or not writable
+ * for a write, page 0 or the monitor region, MMIO, a write to a code page or
+ * one only CR0.WP=0 allows) unchecks the site, which then faults and is
+ * served as before.
+ */
+static bool emu_page_check(struct emu *e, const struct callout_site *site)
+{
+    struct vm *vm = e->vm;
+    e->in = &site->in;
+    const struct seg_cache *ds = &vm->cpu.seg[SEG_DS];
+    bool write;
+    const ZydisDecodedOperand *op = dbt_checkable_access(e->in, &write);
+    uint32_t lin = op ? ds->base + op_ea(e, op) : 0;
+    struct walk w;
+    if (!op || ds->base || ds->limit != 0xffffffffu ||
+        (ds->attr & (SEG_ATTR_S | SEG_TYPE_CODE | SEG_TYPE_EXPDOWN)) != SEG_ATTR_S ||
+        (write && !(ds->attr & SEG_TYPE_WRITABLE)))
+        goto uncheck; /* the segment's checks come first */
+    uint8_t need = write ? SHADOW_HINT_WRITE : SHADOW_HINT_READ;
+    if (vm->shadow.hints[lin / PAGE_SIZE] >= need)
+        goto uncheck; /* the check cannot have tested this page: it would only miss again */
+    if (!vm_translate(vm, lin, (write ? PFERR_W : 0) | (e->cpl == 3 ? PFERR_U : 0), &w, e->f)) {
+        vm->tc.stats.checks_faulted++;
+        vm_log(vm, LOG_FAULT, "fault: page check at %08x: %08x not mapped for the guest\n",
+               e->eip, lin);
+        return false;
+    }
+    uint32_t gpa = w.gpa & PAGE_MASK;
+    if (lin < PAGE_SIZE || lin >= vm->mon_base || !guest_ram_contains(&vm->ram, gpa, PAGE_SIZE) ||
+        (write && (!w.writable || guest_ram_is_code(&vm->ram, gpa))))
+        goto uncheck;
+    if (shadow_hint(&vm->shadow, lin) < need) {
+        int err = vm_shadow_fill(vm, lin, &w);
+        if (err < 0) {
+            vm_stop(vm, 3, "popek: cannot map guest page %08x at %08x: %s", gpa, lin, strerror(-err));
+            return false;
+        }
+        vm->tc.stats.checks_mapped++;
+        vm_log(vm, LOG_FAULT, "fault: page check at %08x: mapped %08x\n", e->eip, lin);
+    }
+    /* The hint may only have been stale (a page parked and taken back). */
+    uint8_t hint = shadow_hint(&vm->shadow, lin);
+    if (hint < need)
+        goto uncheck;
+    vm->shadow.hints[lin / PAGE_SIZE] = hint;
+    return true;
+uncheck:
+    vm_log(vm, LOG_FAULT, "fault: page check at %08x unchecked (access to %08x)\n", e->eip, lin);
+    tcache_uncheck_site(vm, site->tb, e->eip);
+    return true;
+}
+
+bool emulate_page_check(struct vm *vm, const struct callout_site *site, struct fault *f)
+{
+    struct emu e;
+    e.vm = vm;
+    e.eip = vm->cpu.eip;
+    e.cpl = vcpu_cpl(&vm->cpu);
+    e.f = f;
+    return emu_page_check(&e, site);
+}
+
 /* DIV/IDIV come here only from the translator's zero-divisor check. */
 static bool emu_divide(struct emu *e)
 {

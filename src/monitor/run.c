@@ -224,8 +224,16 @@ int vm_run(struct vm *vm)
         }
         case EXIT_EMULATE: {
             struct fault f;
-            struct callout_site *site = tcache_callout_site(vm, b->exit_arg);
+            bool check = b->exit_arg & EXIT_ARG_PAGE_CHECK;
+            struct callout_site *site = tcache_callout_site(vm, b->exit_arg & ~EXIT_ARG_PAGE_CHECK);
             c->eip = b->exit_eip;
+            if (check) {
+                /* Nothing has run; a check from a block invalidated since
+                 * (a fault site of its own got checked) just runs again. */
+                if (site && !emulate_page_check(vm, site, &f) && !vm->stop)
+                    deliver_fault(vm, &f);
+                break;
+            }
             c->irq_shadow = false; /* the instruction after STI / MOV SS has run */
             if (emulate_insn(vm, site, &f))
                 resumed = site;

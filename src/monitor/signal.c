@@ -346,7 +346,12 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
     uint32_t access = (write ? PFERR_W : 0) | (vcpu_cpl(&vm->cpu) == 3 ? PFERR_U : 0);
     struct walk w;
     struct fault f;
+    /* At the very start of an instruction's translation: a fault site,
+     * which may get a page check (tcache_note_fault). */
+    bool site = !m->restore && (uint32_t)g[REG_RIP] == tb->tc + m->tc_off;
     if (!vm_translate(vm, lin, access, &w, &f)) {
+        if (site)
+            tcache_note_fault(vm, tb, eip);
         raise_guest(vm, uc, m, tb, f.vector, true, f.error);
         return;
     }
@@ -361,7 +366,8 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
         redirect_to_monitor(vm, uc, eip, m->restore);
         return;
     }
-    if (write && guest_ram_is_code(&vm->ram, gpa)) {
+    bool smc = write && guest_ram_is_code(&vm->ram, gpa);
+    if (smc) {
         vm->stats.smc_faults++;
         tcache_invalidate_phys(vm, gpa);
         if (!tb->valid) {
@@ -376,14 +382,10 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
      * the guest allows only because CR0.WP=0 (supervisor, read-only page)
      * gets the page writable for this one instruction. */
     bool wp0 = write && !w.writable;
-    bool writable = (w.writable && w.dirty) || wp0;
-    /* A guest 4 MiB page shares its A/D bits: one mmap for all of it.  With
-     * paging off every page is writable, so map 4 MiB of RAM at a time too. */
-    bool paging = vm->cpu.cr0 & CR0_PG;
-    if ((w.large || !paging) && !wp0 &&
-        shadow_map_large(&vm->shadow, &vm->ram, lin, w.gpa, writable, w.user, w.global) == 0)
-        return;
-    int err = shadow_map(&vm->shadow, &vm->ram, lin, gpa, writable, w.user, w.global, w.large, true);
+    int err = wp0 ? shadow_map(&vm->shadow, &vm->ram, lin, gpa, true, w.user, w.global, w.large, true)
+                  : vm_shadow_fill(vm, lin, &w);
+    if (site && !smc && !wp0)
+        tcache_note_fault(vm, tb, eip);
     if (err < 0) {
         vm_stop(vm, 3, "popek: cannot map guest page %08x at %08x: %s", gpa, lin, strerror(-err));
         redirect_to_monitor(vm, uc, eip, m->restore);

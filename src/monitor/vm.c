@@ -63,8 +63,9 @@ _Static_assert(MON_PORT_READS + IOBUS_PORTS * 2 <= MON_IBL, "the fast-read table
 _Static_assert(offsetof(struct vcpu_block, gs_alias_wrap) == VB_GS_ALIAS_WRAP, "VB_GS_ALIAS_WRAP");
 _Static_assert(offsetof(struct vcpu_block, fxsave) == VB_FXSAVE, "VB_FXSAVE");
 _Static_assert(sizeof(struct vcpu_block) <= MON_STUBS - MON_BLOCK, "vcpu_block fits its page");
-_Static_assert(MON_IBL + MON_IBL_TABLES * MON_IBL_ENTRIES * sizeof(struct ibl_entry) <= MON_TC,
-               "IBL tables fit below the TC");
+_Static_assert(MON_IBL + MON_IBL_TABLES * MON_IBL_ENTRIES * sizeof(struct ibl_entry) <= MON_PAGE_HINTS &&
+               MON_PAGE_HINTS + SHADOW_PAGES <= MON_TC,
+               "IBL tables and page hints fit below the TC");
 
 void vm_stop(struct vm *vm, int status, const char *fmt, ...)
 {
@@ -260,6 +261,7 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
         return err;
     vm->shadow.limit = vm->mon_base;
     vm->shadow.invlpg_map = (uint8_t *)(uintptr_t)(vm->mon_base + MON_INVLPG_MAP);
+    vm->shadow.hints = (uint8_t *)(uintptr_t)(vm->mon_base + MON_PAGE_HINTS);
     if (tcache_init(vm))
         return -ENOMEM;
     vm->cpu.blk->exit_far_off = vm->tc.stub_exit64;
@@ -390,6 +392,9 @@ void vm_print_stats(struct vm *vm, FILE *f)
     fprintf(f, "  IBL hits               %llu\n", (unsigned long long)s->ibl_hits);
     fprintf(f, "  IBL misses             %llu\n", (unsigned long long)s->ibl_misses);
     fprintf(f, "  hidden faults          %llu\n", (unsigned long long)vm->shadow.hidden_faults);
+    fprintf(f, "  page checks            %llu sites (%llu undone), %llu pages mapped, %llu #PF\n",
+            (unsigned long long)s->sites_checked, (unsigned long long)s->sites_unchecked,
+            (unsigned long long)s->checks_mapped, (unsigned long long)s->checks_faulted);
     fprintf(f, "  shadow mmaps           %llu placed, %llu dropped\n",
             (unsigned long long)vm->shadow.maps, (unsigned long long)vm->shadow.unmaps);
     fprintf(f, "  CR3 writes kept        %llu pages, parked %llu, reloaded %llu\n",
