@@ -107,6 +107,7 @@ static inline void guest_ram_set_code(struct guest_ram *ram, uint32_t gpa, bool 
 #define SHADOW_PARKED_MAX 16384 /* pages in all parked spaces' lists */
 #define SHADOW_DEAD_MAX 4096    /* dead pages */
 #define SHADOW_DEAD 0xffu       /* `owner` of a dead page */
+#define SHADOW_TOGGLE_HOT 3     /* revivals after which the page stays dead (emulate.c) */
 
 struct shadow_space {
     uint32_t cr3;       /* page directory base */
@@ -154,6 +155,11 @@ struct shadow {
     uint64_t maps, unmaps;  /* host mmap calls placing / dropping shadow pages */
     uint64_t kept, parked, reloaded; /* pages a CR3 write kept / parked / found valid again */
     uint64_t killed, revived;        /* pages made dead / mapped again from dead */
+    uint64_t retries_emulated;       /* instructions an IRET returned to, emulated instead of
+                                      * reviving their page (emulate.c, pf_retry_map) */
+    /* Per linear page: times a #PF handler's IRET revived it from dead with
+     * the same frame, up to SHADOW_TOGGLE_HOT; 0 again on a hidden fault. */
+    uint8_t *toggles;
     bool broken;        /* a page could not be dropped: the guest must not run on */
     /* One bit per linear page that an INVLPG has work on: mapped, in a 4 MiB
      * region with large mappings, or holding translated code (code_pages,
@@ -201,6 +207,8 @@ void shadow_unmap_all(struct shadow *sh, bool keep_global);
  * same way.  PKRU must then follow pkru_deny (vm_pkru). */
 void shadow_switch(struct shadow *sh, struct guest_ram *ram, const struct paging_mode *m,
                    uint32_t old_cr3);
+/* The frame (physical address) a dead page keeps, ~0u if the page is not dead. */
+uint32_t shadow_dead_frame(const struct shadow *sh, uint32_t linear);
 /* The page's hint as its state says (SHADOW_HINT_*). */
 uint8_t shadow_hint(const struct shadow *sh, uint32_t linear);
 /* Translated code starts on, or spills onto, linear page `linear`. */

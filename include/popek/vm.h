@@ -163,10 +163,10 @@ struct fetch {
 };
 unsigned vm_fetch(struct vm *vm, uint32_t eip, struct fetch *out);
 bool vm_translate(struct vm *vm, uint32_t lin, uint32_t access, struct walk *w, struct fault *f);
-/* Shadow the page of `lin` as walk `w` found it, as a hidden fault does
- * (read-only until D is set; a guest 4 MiB page, or RAM with paging off, 4 MiB
- * at once).  0 or -errno. */
-int vm_shadow_fill(struct vm *vm, uint32_t lin, const struct walk *w);
+/* Shadow the page of `lin` as walk `w` found it, for the instruction at
+ * `eip`, as a hidden fault does (read-only until D is set; a guest 4 MiB
+ * page, or RAM with paging off, 4 MiB at once).  0 or -errno. */
+int vm_shadow_fill(struct vm *vm, uint32_t lin, const struct walk *w, uint32_t eip);
 bool vm_read_linear(struct vm *vm, uint32_t lin, void *buf, uint32_t len);
 bool vm_write_linear(struct vm *vm, uint32_t lin, const void *buf, uint32_t len);
 /* Segment-checked access; on failure *f holds #GP(0) or #SS(0). */

@@ -35,12 +35,16 @@ bool vm_translate(struct vm *vm, uint32_t lin, uint32_t access, struct walk *w, 
     return false;
 }
 
-int vm_shadow_fill(struct vm *vm, uint32_t lin, const struct walk *w)
+int vm_shadow_fill(struct vm *vm, uint32_t lin, const struct walk *w, uint32_t eip)
 {
     /* Read-only until the first write, so that the write sets D.  A guest
      * 4 MiB page shares its A/D bits: one mmap for all of it.  With paging
      * off every page is writable, so map 4 MiB of RAM at a time too. */
     bool writable = w->writable && w->dirty;
+    /* Another instruction than the one the last #PF retried uses the page:
+     * map it at the next #PF too (emulate.c, pf_retry_map). */
+    if (eip != vm->pf_retry_eip)
+        vm->shadow.toggles[lin / PAGE_SIZE] = 0;
     if ((w->large || !(vm->cpu.cr0 & CR0_PG)) &&
         shadow_map_large(&vm->shadow, &vm->ram, lin, w->gpa, writable, w->user, w->global) == 0)
         return 0;

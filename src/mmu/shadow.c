@@ -43,7 +43,8 @@ int shadow_init(struct shadow *sh, const struct guest_ram *ram)
     sh->owner = calloc(SHADOW_PAGES, 1);
     sh->code_pages = calloc(SHADOW_PAGES / 8, 1);
     sh->dead = malloc(SHADOW_DEAD_MAX * sizeof(uint32_t));
-    if (!sh->dead || !sh->mapped || !sh->global || !sh->large || !sh->rmap_head || !sh->rmap_next ||
+    sh->toggles = calloc(SHADOW_PAGES, 1);
+    if (!sh->dead || !sh->toggles || !sh->mapped || !sh->global || !sh->large || !sh->rmap_head || !sh->rmap_next ||
         !sh->rmap_frame || !sh->nonglobal || !sh->listed || !sh->attr || !sh->owner ||
         !sh->code_pages)
         return -ENOMEM;
@@ -80,6 +81,7 @@ void shadow_destroy(struct shadow *sh)
     free(sh->owner);
     free(sh->code_pages);
     free(sh->dead);
+    free(sh->toggles);
     for (unsigned i = 0; i < sh->nspaces; i++) {
         free(sh->spaces[i].pn);
         pkey_free(sh->spaces[i].key);
@@ -122,6 +124,12 @@ bool shadow_is_mapped(const struct shadow *sh, uint32_t linear)
 {
     uint32_t pn = linear / PAGE_SIZE;
     return bit(sh->mapped, pn) && (!sh->owner[pn] || sh->owner[pn] == sh->cur + 1);
+}
+
+uint32_t shadow_dead_frame(const struct shadow *sh, uint32_t linear)
+{
+    uint32_t pn = linear / PAGE_SIZE;
+    return bit(sh->mapped, pn) && sh->owner[pn] == SHADOW_DEAD ? sh->rmap_frame[pn] * PAGE_SIZE : ~0u;
 }
 
 uint8_t shadow_hint(const struct shadow *sh, uint32_t linear)

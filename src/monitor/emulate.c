@@ -22,6 +22,8 @@ struct emu {
     uint32_t eip, next;
     unsigned cpl;
     struct fault *f;
+    struct emu *retried;        /* room to decode the instruction an IRET returns to */
+    bool run_retried;           /* ... which is to run here too (pf_retry_map) */
 };
 
 #define GP0(e) fault_set((e), EXC_GP, true, 0)
@@ -839,14 +841,25 @@ static bool emu_farbranch(struct emu *e)
 
 /* ---- interrupts and system calls ------------------------------------------------------- */
 
+static bool fetch_decode(struct emu *e, const struct callout_site *site);
+static bool emu_data_supported(const struct dbt_insn *in);
+
 /*
  * IRET back to the instruction of the last #PF: if the guest's handler made
  * the page valid, map it now, as a TLB fill would when the instruction
  * retries, instead of taking a second host fault for it.  The walk is a
  * probe (A must already be set, as Linux's new PTEs have it; nothing in the
  * guest's tables changes) and the page is writable only if D is set.
+ *
+ * A page the guest keeps making not present and present again on the same
+ * frame (SHADOW_TOGGLE_HOT times: a dead page revived here each time, nothing
+ * else touching it in between) is not mapped: the retried instruction is
+ * emulated instead (true; the caller runs it), if the emulator has it.  The
+ * page stays dead, which saves the two host protection changes of mapping it
+ * and of the INVLPG that will drop it again.  A hidden fault on the page
+ * by another instruction ends that (vm_shadow_fill).
  */
-static void pf_retry_map(struct vm *vm, uint32_t eip)
+static bool pf_retry_map(struct vm *vm, uint32_t eip, struct emu *r)
 {
     const struct vcpu *c = &vm->cpu;
     uint32_t lin = vm->pf_retry_lin & PAGE_MASK;
@@ -854,15 +867,26 @@ static void pf_retry_map(struct vm *vm, uint32_t eip)
     if (!(c->cr0 & CR0_PG) || eip != vm->pf_retry_eip ||
         c->seg[SEG_CS].base != vm->pf_retry_cs_base || lin < PAGE_SIZE || lin >= vm->mon_base ||
         shadow_is_mapped(&vm->shadow, lin))
-        return;
+        return false;
+    uint8_t *toggles = &vm->shadow.toggles[lin / PAGE_SIZE];
+    uint32_t dead_frame = shadow_dead_frame(&vm->shadow, lin);
+    if (dead_frame != ~0u && *toggles >= SHADOW_TOGGLE_HOT && !(c->blk->vflags & EFLAGS_TF)) {
+        r->eip = eip;
+        r->cpl = vcpu_cpl(c);
+        if (fetch_decode(r, NULL) && emu_data_supported(r->in))
+            return true;
+    }
     struct paging_mode m = vm_paging_mode(vm);
     struct walk w;
     uint32_t err;
     if (!paging_walk(&vm->ram, &m, lin, WALK_PROBE | (vcpu_cpl(c) == 3 ? PFERR_U : 0), &w, &err) ||
         w.large || !guest_ram_contains(&vm->ram, w.gpa & PAGE_MASK, PAGE_SIZE))
-        return;
+        return false;
+    if (dead_frame == (w.gpa & PAGE_MASK) && *toggles < SHADOW_TOGGLE_HOT)
+        (*toggles)++;
     shadow_map(&vm->shadow, &vm->ram, lin, w.gpa & PAGE_MASK, w.writable && w.dirty, w.user,
                w.global, false, true);
+    return false;
 }
 
 static bool emu_iret(struct emu *e)
@@ -892,7 +916,7 @@ static bool emu_iret(struct emu *e)
     seg_load_cs(vm, (uint16_t)cs, desc, rpl);
     e->next = size == 2 ? eip & 0xffff : eip;
     if (vm->cpu.blk->pf_retry)
-        pf_retry_map(vm, e->next);
+        e->run_retried = pf_retry_map(vm, e->next, e->retried);
     return true;
 undo:
     *vm_gpr(vm, R_ESP) = saved_esp;
@@ -1042,7 +1066,6 @@ static bool emu_branch(struct emu *e)
 
 /* ---- data instructions on MMIO -------------------------------------------------------- */
 
-static bool fetch_decode(struct emu *e, const struct callout_site *site);
 
 /*
  * The ALU operation on the host CPU, for its flags (MMIO registers are read
@@ -1079,6 +1102,53 @@ static uint32_t alu(ZydisMnemonic m, uint32_t a, uint32_t b, unsigned size, uint
     return r;
 }
 
+/* The data instructions emu_data runs: MOV, MOVZX/MOVSX and two-operand ALU
+ * forms, each with one memory operand. */
+static bool emu_data_supported(const struct dbt_insn *in)
+{
+    switch (in->zi.mnemonic) {
+    case ZYDIS_MNEMONIC_MOV: case ZYDIS_MNEMONIC_MOVZX: case ZYDIS_MNEMONIC_MOVSX:
+    case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_AND:
+    case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_CMP:
+    case ZYDIS_MNEMONIC_TEST:
+        return in->cls == DBT_IDENT && in->zi.operand_count_visible == 2;
+    default:
+        return false;
+    }
+}
+
+/* Run a data instruction emu_data_supported accepts, through the guest's
+ * segments and page tables (memory or MMIO alike); false if it faulted. */
+static bool emu_data(struct emu *e)
+{
+    struct vm *vm = e->vm;
+    const ZydisDecodedOperand *dst = &e->in->ops[0], *src = &e->in->ops[1];
+    unsigned size = dst->size / 8;
+    uint32_t a, b, *fl = &vm->cpu.blk->eflags;
+    switch (e->in->zi.mnemonic) {
+    case ZYDIS_MNEMONIC_MOV:
+        return op_read(e, src, size, &a) && op_write(e, dst, size, a);
+    case ZYDIS_MNEMONIC_MOVZX:
+    case ZYDIS_MNEMONIC_MOVSX: {
+        unsigned ss = src->size / 8;
+        if (!op_read(e, src, ss, &a))
+            return false;
+        if (e->in->zi.mnemonic == ZYDIS_MNEMONIC_MOVSX)
+            a = ss == 1 ? (uint32_t)(int8_t)a : (uint32_t)(int16_t)a;
+        return op_write(e, dst, size, a);
+    }
+    default: {
+        if (!op_read(e, dst, size, &a) || !op_read(e, src, size, &b))
+            return false;
+        if (src->type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+            b &= size == 4 ? ~0u : (1u << (8 * size)) - 1; /* sign-extended imm8 */
+        uint32_t r = alu(e->in->zi.mnemonic, a, b, size, fl);
+        bool writes = e->in->zi.mnemonic != ZYDIS_MNEMONIC_CMP && e->in->zi.mnemonic != ZYDIS_MNEMONIC_TEST;
+        return !writes || op_write(e, dst, size, r);
+    }
+    }
+}
+
 bool emulate_mmio(struct vm *vm, struct fault *f)
 {
     struct emu e; /* not zero-filled: `own` is a kilobyte most callouts never use */
@@ -1088,42 +1158,11 @@ bool emulate_mmio(struct vm *vm, struct fault *f)
     e.f = f;
     if (!fetch_decode(&e, NULL))
         return false;
-    const ZydisDecodedOperand *dst = &e.in->ops[0], *src = &e.in->ops[1];
-    unsigned size = dst->size / 8;
-    uint32_t a, b, *fl = &vm->cpu.blk->eflags;
     vm_log(vm, LOG_IO, "mmio: %08x %s\n", e.eip, ZydisMnemonicGetString(e.in->zi.mnemonic));
-    switch (e.in->zi.mnemonic) {
-    case ZYDIS_MNEMONIC_MOV:
-        if (!op_read(&e, src, size, &a) || !op_write(&e, dst, size, a))
-            return false;
-        break;
-    case ZYDIS_MNEMONIC_MOVZX:
-    case ZYDIS_MNEMONIC_MOVSX: {
-        unsigned ss = src->size / 8;
-        if (!op_read(&e, src, ss, &a))
-            return false;
-        if (e.in->zi.mnemonic == ZYDIS_MNEMONIC_MOVSX)
-            a = ss == 1 ? (uint32_t)(int8_t)a : (uint32_t)(int16_t)a;
-        if (!op_write(&e, dst, size, a))
-            return false;
-        break;
-    }
-    case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_AND:
-    case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_CMP:
-    case ZYDIS_MNEMONIC_TEST: {
-        if (!op_read(&e, dst, size, &a) || !op_read(&e, src, size, &b))
-            return false;
-        if (src->type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
-            b &= size == 4 ? ~0u : (1u << (8 * size)) - 1; /* sign-extended imm8 */
-        uint32_t r = alu(e.in->zi.mnemonic, a, b, size, fl);
-        bool writes = e.in->zi.mnemonic != ZYDIS_MNEMONIC_CMP && e.in->zi.mnemonic != ZYDIS_MNEMONIC_TEST;
-        if (writes && !op_write(&e, dst, size, r))
-            return false;
-        break;
-    }
-    default:
+    if (!emu_data_supported(e.in))
         return unsupported(&e, "memory-mapped I/O access by this instruction");
-    }
+    if (!emu_data(&e))
+        return false;
     vm->cpu.eip = e.next;
     return true;
 }
@@ -1196,7 +1235,7 @@ static bool emu_page_check(struct emu *e, const struct callout_site *site)
         (write && (!w.writable || guest_ram_is_code(&vm->ram, gpa))))
         goto uncheck;
     if (shadow_hint(&vm->shadow, lin) < need) {
-        int err = vm_shadow_fill(vm, lin, &w);
+        int err = vm_shadow_fill(vm, lin, &w, e->eip);
         if (err < 0) {
             vm_stop(vm, 3, "popek: cannot map guest page %08x at %08x: %s", gpa, lin, strerror(-err));
             return false;
@@ -1245,6 +1284,11 @@ bool emulate_insn(struct vm *vm, const struct callout_site *site, struct fault *
     e.eip = vm->cpu.eip;
     e.cpl = vcpu_cpl(&vm->cpu);
     e.f = f;
+    struct emu retried; /* an IRET's: see pf_retry_map */
+    retried.vm = vm;
+    retried.f = f;
+    e.retried = &retried;
+    e.run_retried = false;
     if (!fetch_decode(&e, site))
         return false;
     vm_log(vm, LOG_CALLOUT, "callout: %08x %s\n", e.eip, ZydisMnemonicGetString(e.in->zi.mnemonic));
@@ -1390,5 +1434,13 @@ bool emulate_insn(struct vm *vm, const struct callout_site *site, struct fault *
     }
     if (ok)
         vm->cpu.eip = e.next;
+    if (ok && e.run_retried) {
+        /* The instruction an IRET returned to, in place of mapping its page
+         * (pf_retry_map); a fault is its own, at its EIP. */
+        if (!emu_data(e.retried))
+            return false;
+        vm->shadow.retries_emulated++;
+        vm->cpu.eip = e.retried->next;
+    }
     return ok;
 }

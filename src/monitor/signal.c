@@ -383,7 +383,7 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
      * gets the page writable for this one instruction. */
     bool wp0 = write && !w.writable;
     int err = wp0 ? shadow_map(&vm->shadow, &vm->ram, lin, gpa, true, w.user, w.global, w.large, true)
-                  : vm_shadow_fill(vm, lin, &w);
+                  : vm_shadow_fill(vm, lin, &w, eip);
     if (site && !smc && !wp0)
         tcache_note_fault(vm, tb, eip);
     if (err < 0) {

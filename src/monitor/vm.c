@@ -400,8 +400,9 @@ void vm_print_stats(struct vm *vm, FILE *f)
     fprintf(f, "  CR3 writes kept        %llu pages, parked %llu, reloaded %llu\n",
             (unsigned long long)vm->shadow.kept, (unsigned long long)vm->shadow.parked,
             (unsigned long long)vm->shadow.reloaded);
-    fprintf(f, "  pages made dead        %llu, mapped again %llu\n",
-            (unsigned long long)vm->shadow.killed, (unsigned long long)vm->shadow.revived);
+    fprintf(f, "  pages made dead        %llu, mapped again %llu, retries emulated %llu\n",
+            (unsigned long long)vm->shadow.killed, (unsigned long long)vm->shadow.revived,
+            (unsigned long long)vm->shadow.retries_emulated);
     fprintf(f, "  guest exceptions       %llu\n", (unsigned long long)vm->stats.guest_exceptions);
     fprintf(f, "  monitor entries        %llu\n", (unsigned long long)vm->stats.monitor_entries);
     fprintf(f, "  callouts (translated sites / executed):\n");

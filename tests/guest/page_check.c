@@ -12,6 +12,12 @@
  *     read-only again after each round;
  *   - at CPL 3, a read of a supervisor page (err 0005) the handler makes
  *     user, made supervisor again after each round;
+ *   - a page made not present after each access, of another kind each round
+ *     (MOV, MOVZX, ADD and CMP on memory, a 16-bit store): values, flags and
+ *     D (Popek ends up emulating the access the handler's IRET returns to,
+ *     leaving the page unmapped: emulate.c, pf_retry_map); a write whose
+ *     page comes back read-only faults again (err 0003); a page other
+ *     instructions use after the retried one;
  *   - present pages nothing touched yet (no #PF): a read through
  *     base + index*4 + displacement of a fresh page each round, and a write
  *     to an absolute address (the moffs form) whose PTE gets a fresh frame
@@ -38,7 +44,8 @@
 
 #define PG_URW (PTE_P | PTE_RW | PTE_US)
 
-enum pf_fix { FIX_PRESENT = PTE_P, FIX_WRITABLE = PTE_RW, FIX_USER = PTE_US };
+/* What the #PF handler adds to the PTE; FIX_STEPWISE: P if it lacks it, else R/W. */
+enum pf_fix { FIX_PRESENT = PTE_P, FIX_WRITABLE = PTE_RW, FIX_USER = PTE_US, FIX_STEPWISE = 0x100 };
 
 static volatile uint32_t pf_count, pf_cr2, pf_error, pf_fix;
 static volatile uint32_t pf_bad; /* a fault the scenario did not expect */
@@ -56,7 +63,11 @@ static void fix_fault(struct trap_frame *f)
         printf("UNEXPECTED #PF cr2=%08x err=%04x\n", cr2, f->error);
         exit_qemu(0x7F);
     }
-    PT_TEST[(cr2 >> 12) & 0x3FF] |= pf_fix;
+    volatile uint32_t *pte = &PT_TEST[(cr2 >> 12) & 0x3FF];
+    if (pf_fix == FIX_STEPWISE)
+        *pte |= (*pte & PTE_P) ? PTE_RW : PTE_P;
+    else
+        *pte |= pf_fix;
 }
 
 static uint32_t frame_tag(uint32_t v) { return v >> 16 == 0xF00D ? v & 0xFF : 0xFFFFFFFF; }
@@ -152,6 +163,72 @@ static TEST_FN void toggled(void)
            pf_count, pf_cr2, pf_error, pf_bad, ok);
 }
 
+/* A page made not present after every access, and the instruction the
+ * handler's IRET returns to of another kind each round (Popek emulates it,
+ * leaving the page unmapped, once the page has been through that a few
+ * times: emulate.c, pf_retry_map). */
+static TEST_FN void retried_kinds(void)
+{
+    volatile uint32_t *frame = (volatile uint32_t *)FRAME(6);
+    uint32_t va = VA(6), ok = 0, v;
+    uint8_t z;
+    start(FIX_PRESENT);
+    for (unsigned r = 0; r < 3 * ROUNDS; r++) {
+        frame[0] = 0x11223344;
+        switch (r % 5) {
+        case 0:
+            __asm__ volatile("movl (%1), %0" : "=r"(v) : "r"(va) : "memory");
+            ok += v == 0x11223344;
+            break;
+        case 1:
+            __asm__ volatile("movzbl 1(%1), %0" : "=r"(v) : "r"(va) : "memory");
+            ok += v == 0x33;
+            break;
+        case 2:
+            __asm__ volatile("addl %1, (%0)" : : "r"(va), "r"(0x01010101u) : "memory", "cc");
+            ok += frame[0] == 0x12233445 && (PT_TEST[6] & PTE_D);
+            break;
+        case 3:
+            __asm__ volatile("cmpl $0x11223344, (%1)\n\tsete %0" : "=q"(z) : "r"(va) : "memory", "cc");
+            ok += z == 1 && !(PT_TEST[6] & PTE_D);
+            break;
+        default:
+            __asm__ volatile("movw $0x5566, 2(%0)" : : "r"(va) : "memory");
+            ok += frame[0] == 0x55663344 && (PT_TEST[6] & PTE_D);
+            break;
+        }
+        PT_TEST[6] &= ~(PTE_P | PTE_D);
+        invlpg(va);
+    }
+    printf("%u rounds of five kinds on a page not present each round: faults=%u ok=%u\n",
+           3 * ROUNDS, pf_count, ok);
+
+    /* The retried write faults again: the page came back read-only. */
+    PT_TEST[7] &= ~(PTE_P | PTE_RW);
+    start(FIX_STEPWISE);
+    for (unsigned r = 0; r < ROUNDS; r++) {
+        site_write(VA(7) + 16, 0x4000 + r);
+        ok = *(volatile uint32_t *)(FRAME(7) + 16) == 0x4000 + r;
+        PT_TEST[7] &= ~(PTE_P | PTE_RW);
+        invlpg(VA(7));
+    }
+    printf("write, not present and then read-only each round: faults=%u last err=%04x landed=%u\n",
+           pf_count, pf_error, ok);
+
+    /* After the retried read, other instructions use the page too. */
+    start(FIX_PRESENT);
+    ok = 0;
+    for (unsigned r = 0; r < ROUNDS; r++) {
+        PT_TEST[8] &= ~PTE_P;
+        invlpg(VA(8));
+        ok += frame_tag(site_read(VA(8), SEL_DATA32)) == 8;
+        for (unsigned i = 1; i < 4; i++)
+            ok += frame_tag(*(volatile uint32_t *)(VA(8) + 0x400 * i)) == 8;
+        *(volatile uint32_t *)(VA(8) + 0xffc) = 0xF00D0008;
+    }
+    printf("read, not present each round, then more accesses: faults=%u ok=%u\n", pf_count, ok);
+}
+
 static TEST_FN void fresh_pages(void)
 {
     uint32_t ok = 0;
@@ -214,6 +291,7 @@ void kmain(void)
     cr0_write(cr0_read() | CR0_PG | CR0_WP);
 
     toggled();
+    retried_kinds();
     fresh_pages();
     other_segments();
 }
