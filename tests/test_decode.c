@@ -889,3 +889,48 @@ Test(corpus, lengths_agree_with_capstone_and_classes_are_consistent, .init = dec
     cr_expect_eq(branch_bad, 0, "%u branch classes from non-branch opcodes", branch_bad);
     cr_expect_eq(swap_bad, 0, "%u wrong segment swaps", swap_bad);
 }
+
+/* Which data accesses a page check may test (dbt_checkable_access): one
+ * explicit DS operand with 32-bit addressing, nothing else touching memory.
+ * 0: none, 'r': a read, 'w': a write. */
+static const struct {
+    const char *hex;
+    char access;
+} checkable[] = {
+    { "8b 03", 'r' },                   /* mov eax, [ebx] */
+    { "0f b6 46 01", 'r' },             /* movzx eax, byte [esi+1] */
+    { "8b 4c 9e 10", 'r' },             /* mov ecx, [esi+ebx*4+0x10] */
+    { "39 06", 'r' },                   /* cmp [esi], eax */
+    { "a1 00 00 44 00", 'r' },          /* mov eax, [0x440000] */
+    { "89 07", 'w' },                   /* mov [edi], eax */
+    { "01 06", 'w' },                   /* add [esi], eax (read and write) */
+    { "66 c7 46 02 66 55", 'w' },       /* mov word [esi+2], 0x5566 */
+    { "3e 8b 04 24", 'r' },             /* mov eax, ds:[esp] */
+    { "8b 45 04", 0 },                  /* mov eax, [ebp+4]: SS */
+    { "26 8b 03", 0 },                  /* mov eax, es:[ebx] */
+    { "64 8b 03", 0 },                  /* mov eax, fs:[ebx] */
+    { "67 8b 07", 0 },                  /* mov eax, [bx]: 16-bit addressing */
+    { "8d 04 9e", 0 },                  /* lea eax, [esi+ebx*4]: no access */
+    { "ff 36", 0 },                     /* push dword [esi]: a stack access too */
+    { "a5", 0 },                        /* movsd */
+    { "0f a3 08", 0 },                  /* bt [eax], ecx: reaches past the operand */
+    { "0f 0d 08", 0 },                  /* prefetchw [eax]: never faults */
+    { "0f 18 08", 0 },                  /* prefetcht0 [eax] */
+    { "0f 1f 00", 0 },                  /* nop dword [eax] */
+    { "8b c3", 0 },                     /* mov eax, ebx */
+};
+
+Test(classify, checkable_accesses)
+{
+    for (size_t i = 0; i < sizeof checkable / sizeof checkable[0]; i++) {
+        struct bytes in = hex(checkable[i].hex);
+        struct dbt_insn di;
+        bool write = false;
+        cr_assert(dbt_decode(&dec, in.b, in.n, 0, &di), "%s: does not decode", checkable[i].hex);
+        const ZydisDecodedOperand *op = dbt_checkable_access(&di, &write);
+        char got = op ? (write ? 'w' : 'r') : 0;
+        cr_expect_eq(got, checkable[i].access, "%s (%s): access '%c', expected '%c'",
+                     checkable[i].hex, ZydisMnemonicGetString(di.zi.mnemonic), got ? got : '-',
+                     checkable[i].access ? checkable[i].access : '-');
+    }
+}

@@ -80,6 +80,10 @@ const ZydisDecodedOperand *dbt_checkable_access(const struct dbt_insn *in, bool 
     case ZYDIS_MNEMONIC_BT: case ZYDIS_MNEMONIC_BTS: case ZYDIS_MNEMONIC_BTR:
     case ZYDIS_MNEMONIC_BTC:
         return NULL; /* a register bit offset reaches past the operand */
+    case ZYDIS_MNEMONIC_PREFETCH: case ZYDIS_MNEMONIC_PREFETCHW: case ZYDIS_MNEMONIC_PREFETCHWT1:
+    case ZYDIS_MNEMONIC_PREFETCHNTA: case ZYDIS_MNEMONIC_PREFETCHT0: case ZYDIS_MNEMONIC_PREFETCHT1:
+    case ZYDIS_MNEMONIC_PREFETCHT2: case ZYDIS_MNEMONIC_NOP:
+        return NULL; /* never faults */
     default:
         break;
     }
