@@ -1003,6 +1003,17 @@ static bool emit_cr2_read(struct xlate *x, const struct dbt_insn *in)
     return true;
 }
 
+/* Save %ecx to SCRATCH_ECX and test DS: a jmp (its rel32 returned) unless DS
+ * is usable with base 0 (vcpu_block.ds_key), %ecx as it was on both paths
+ * but the jump's, where SCRATCH_ECX holds it. */
+static uint32_t e_jmp_unless_ds_flat(struct emit *e)
+{
+    e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    uint32_t to = e_jmp_unless_zero(e, VB_DS_KEY);
+    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    return to;
+}
+
 /*
  * INVLPG at CPL 0 through DS: a no-op while the page is in no bit of the
  * INVLPG map (mmu.h: not shadowed, no large mapping around it, no translated
@@ -1033,9 +1044,7 @@ static bool emit_invlpg(struct xlate *x, const struct dbt_insn *in, const uint8_
     uint32_t site = tcache_add_callout_site(x->vm, x->tb, in, bytes);
     if (!site)
         return false;
-    e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
-    uint32_t to_slow = e_jmp_unless_zero(e, VB_DS_KEY);
-    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    uint32_t to_slow = e_jmp_unless_ds_flat(e);
     e_rm_to_ecx(e, in, bytes, 2, (uint8_t[]){ 0x8d }, 1);       /* lea <m>,%ecx */
     e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
     e_bytes(e, (uint8_t[]){ 0x9f, 0x0f, 0x90, 0xc0 }, 4);        /* lahf; seto %al */
@@ -1093,9 +1102,7 @@ static bool emit_in_fast(struct xlate *x, const struct dbt_insn *in, const uint8
         e_bytes(e, (uint8_t[]){ GS, 0x0f, 0xb7, 0x0c, 0x4d }, 5);    /* movzwl %gs:abs(,%ecx,2),%ecx */
         e_u32(e, MON_PORT_READS);
     }
-    e_u8(e, 0xe3);                                                   /* jecxz slow */
-    uint8_t *to_slow = e->p;
-    e_u8(e, 0);
+    uint8_t *to_slow = e_jmp8(e, 0xe3);                              /* jecxz slow */
     e_bytes(e, (uint8_t[]){ 0x88, 0xc8 }, 2);                        /* mov %cl,%al */
     e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
     uint32_t to_done = e_jmp(e, 0);
@@ -1157,9 +1164,7 @@ static bool emit_page_check(struct xlate *x, const struct dbt_insn *in, const ui
     if (!site)
         return false;
 
-    e_gs_store_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
-    uint32_t to_ok = e_jmp_unless_zero(e, VB_DS_KEY);
-    e_gs_load_reg(e, R_ECX, BLK(VB_SCRATCH_ECX));
+    uint32_t to_ok = e_jmp_unless_ds_flat(e);
     e_gs_store_reg(e, R_EAX, BLK(VB_SCRATCH_EAX));
     e_lea_ecx_ea(e, op);
     e_bytes(e, (uint8_t[]){ 0xb8, 12, 0, 0, 0 }, 5);                 /* mov $12,%eax (page shift) */

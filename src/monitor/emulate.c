@@ -26,6 +26,18 @@ struct emu {
     bool run_retried;           /* ... which is to run here too (pf_retry_map) */
 };
 
+/* An emulation of the instruction at eip at the current CPL, faults to *f
+ * (`in` is set by fetch_decode). */
+static void emu_init(struct emu *e, struct vm *vm, uint32_t eip, struct fault *f)
+{
+    e->vm = vm;
+    e->eip = eip;
+    e->cpl = vcpu_cpl(&vm->cpu);
+    e->f = f;
+    e->retried = NULL;
+    e->run_retried = false;
+}
+
 #define GP0(e) fault_set((e), EXC_GP, true, 0)
 #define UD(e) fault_set((e), EXC_UD, false, 0)
 
@@ -871,8 +883,7 @@ static bool pf_retry_map(struct vm *vm, uint32_t eip, struct emu *r)
     uint8_t *toggles = &vm->shadow.toggles[lin / PAGE_SIZE];
     uint32_t dead_frame = shadow_dead_frame(&vm->shadow, lin);
     if (dead_frame != ~0u && *toggles >= SHADOW_TOGGLE_HOT && !(c->blk->vflags & EFLAGS_TF)) {
-        r->eip = eip;
-        r->cpl = vcpu_cpl(c);
+        emu_init(r, vm, eip, r->f);
         if (fetch_decode(r, NULL) && emu_data_supported(r->in))
             return true;
     }
@@ -1152,10 +1163,7 @@ static bool emu_data(struct emu *e)
 bool emulate_mmio(struct vm *vm, struct fault *f)
 {
     struct emu e; /* not zero-filled: `own` is a kilobyte most callouts never use */
-    e.vm = vm;
-    e.eip = vm->cpu.eip;
-    e.cpl = vcpu_cpl(&vm->cpu);
-    e.f = f;
+    emu_init(&e, vm, vm->cpu.eip, f);
     if (!fetch_decode(&e, NULL))
         return false;
     vm_log(vm, LOG_IO, "mmio: %08x %s\n", e.eip, ZydisMnemonicGetString(e.in->zi.mnemonic));
@@ -1258,10 +1266,7 @@ uncheck:
 bool emulate_page_check(struct vm *vm, const struct callout_site *site, struct fault *f)
 {
     struct emu e;
-    e.vm = vm;
-    e.eip = vm->cpu.eip;
-    e.cpl = vcpu_cpl(&vm->cpu);
-    e.f = f;
+    emu_init(&e, vm, vm->cpu.eip, f);
     return emu_page_check(&e, site);
 }
 
@@ -1280,15 +1285,10 @@ static bool emu_divide(struct emu *e)
 bool emulate_insn(struct vm *vm, const struct callout_site *site, struct fault *f)
 {
     struct emu e; /* not zero-filled: `own` is a kilobyte most callouts never use */
-    e.vm = vm;
-    e.eip = vm->cpu.eip;
-    e.cpl = vcpu_cpl(&vm->cpu);
-    e.f = f;
     struct emu retried; /* an IRET's: see pf_retry_map */
-    retried.vm = vm;
+    emu_init(&e, vm, vm->cpu.eip, f);
     retried.f = f;
     e.retried = &retried;
-    e.run_retried = false;
     if (!fetch_decode(&e, site))
         return false;
     vm_log(vm, LOG_CALLOUT, "callout: %08x %s\n", e.eip, ZydisMnemonicGetString(e.in->zi.mnemonic));
