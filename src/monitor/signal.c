@@ -378,9 +378,9 @@ static void handle_page_fault(struct vm *vm, siginfo_t *si, ucontext_t *uc, stru
         }
     }
     vm->shadow.hidden_faults++;
-    /* Read-only until the first write, so that the write sets D.  A write
-     * the guest allows only because CR0.WP=0 (supervisor, read-only page)
-     * gets the page writable for this one instruction. */
+    /* As vm_shadow_fill maps it, but a write the guest allows only because
+     * CR0.WP=0 (supervisor, read-only page) gets the page writable for this
+     * one instruction. */
     bool wp0 = write && !w.writable;
     int err = wp0 ? shadow_map(&vm->shadow, &vm->ram, lin, gpa, true, w.user, w.global, w.large, true)
                   : vm_shadow_fill(vm, lin, &w, eip);
